@@ -1,0 +1,93 @@
+"""vpr-bench: a plugin-based benchmark harness for visual place recognition.
+
+The curated public API for plugin authors lives here; everything else is internal.
+"""
+
+from __future__ import annotations
+
+from vpr_bench.errors import (
+    ConfigError,
+    DataError,
+    IncompatibleError,
+    PluginConflictError,
+    PluginError,
+    RecordError,
+    UnknownNameError,
+    UsageError,
+    VprBenchError,
+)
+from vpr_bench.eval.protocol import EvalProtocol, ResizePolicy
+from vpr_bench.hookspecs import hookimpl, hookspec
+from vpr_bench.runtime import RetrievalResult, RunEvent
+from vpr_bench.specs import (
+    IMAGENET,
+    MATCONVNET,
+    BatchKind,
+    Checkpoint,
+    DatasetSpec,
+    EvaluatorSpec,
+    LossSpec,
+    MethodSpec,
+    MetricSpec,
+    ModelSpec,
+    PaperResult,
+    Preprocess,
+    RemoteFile,
+    TrainerSpec,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IMAGENET",
+    "MATCONVNET",
+    "BatchKind",
+    "Checkpoint",
+    "ConfigError",
+    "DataError",
+    "DatasetSpec",
+    "EvalProtocol",
+    "EvaluatorSpec",
+    "IncompatibleError",
+    "LossSpec",
+    "MethodSpec",
+    "MetricSpec",
+    "ModelSpec",
+    "PaperResult",
+    "PluginConflictError",
+    "PluginError",
+    "Preprocess",
+    "RecordError",
+    "RemoteFile",
+    "ResizePolicy",
+    "RetrievalResult",
+    "RunEvent",
+    "TrainerSpec",
+    "UnknownNameError",
+    "UsageError",
+    "VprBenchError",
+    "__version__",
+    "get_registries",
+    "hookimpl",
+    "hookspec",
+]
+
+
+def get_registries(plugins: str | None = None) -> "Registries":  # noqa: UP037
+    """Load plugins (built-ins + entry points) and return the component registries.
+
+    Args:
+        plugins: Optional comma-separated allow-list of entry-point plugin names.
+
+    Returns:
+        The :class:`vpr_bench.registry.Registries` of every loaded component.
+    """
+    from vpr_bench.plugins import PluginManager, parse_plugin_list
+
+    return PluginManager(allow=parse_plugin_list(plugins)).registries()
+
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from vpr_bench.registry import Registries

@@ -1,0 +1,1 @@
+"""Built-in run-event observers (filled by the training issue)."""

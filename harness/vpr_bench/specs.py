@@ -1,0 +1,390 @@
+"""Typed records that cross hooks: what plugins yield and what the harness passes back.
+
+All are stdlib frozen dataclasses validated in ``__post_init__`` (no extra dependency for plugin
+authors). Callables may be given lazily as ``"package.module:object"`` strings; they are resolved
+on first use by :func:`vpr_bench.registry.resolve`. Nothing heavy is imported here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from vpr_bench.eval.protocol import EvalProtocol, ResizePolicy
+
+__all__ = [
+    "BatchKind",
+    "Checkpoint",
+    "DatasetSpec",
+    "EvaluatorSpec",
+    "LossSpec",
+    "MethodSpec",
+    "MetricSpec",
+    "ModelSpec",
+    "PaperResult",
+    "Preprocess",
+    "RemoteFile",
+    "TrainerSpec",
+    "normalize_name",
+]
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+LazyCallable = Callable[..., Any] | str
+
+
+def normalize_name(name: str) -> str:
+    """Normalise a component name to lower-kebab case (``"SARE_Joint"`` -> ``"sare-joint"``)."""
+    return re.sub(r"[\s_.]+", "-", name.strip()).lower()
+
+
+def _check_name(owner: str, name: str) -> str:
+    normalized = normalize_name(name)
+    if not _NAME_RE.match(normalized):
+        raise ValueError(
+            f"{owner} name {name!r} is not valid: use letters, digits and '-' "
+            "(it is normalised to lower-kebab case), e.g. 'my-netvlad'."
+        )
+    return normalized
+
+
+def _check_callable(owner: str, attr: str, value: object) -> None:
+    if isinstance(value, str):
+        if ":" not in value or value.startswith(":") or value.endswith(":"):
+            raise ValueError(
+                f"{owner}.{attr} = {value!r} is not a lazy target: write 'package.module:object'."
+            )
+    elif not callable(value):
+        raise ValueError(f"{owner}.{attr} must be callable or a 'package.module:object' string.")
+
+
+class BatchKind(str, Enum):
+    """How a trainer batches training data; a loss declares the kind it consumes."""
+
+    TUPLES = "tuples"
+    """Query, positive(s), negatives mined by descriptor distance (NetVLAD/OpenIBL)."""
+    PLACES = "places"
+    """P places x K views, with in-batch mining (multi-similarity style losses)."""
+    DOMAIN_PAIRS = "domain-pairs"
+    """The same places rendered in two domains (day/night, clear/fog)."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """A method's input convention, recorded with every result.
+
+    Attributes:
+        mean: Per-channel RGB mean subtracted after scaling.
+        std: Per-channel RGB std divided by after subtracting the mean.
+        scale_255: True when pixels stay in 0..255 (MatConvNet style: mean in 0..255, std 1);
+            False when pixels are scaled to [0, 1] first (torchvision/ImageNet style).
+        train_size: (height, width) of training images, or None for native size.
+        test_policy: How to resize at test time where the protocol leaves it to the method.
+    """
+
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    scale_255: bool = False
+    train_size: tuple[int, int] | None = None
+    test_policy: ResizePolicy = field(default_factory=ResizePolicy)
+
+    def __post_init__(self) -> None:
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ValueError("Preprocess mean and std need exactly 3 values (R, G, B).")
+        if any(s <= 0 for s in self.std):
+            raise ValueError(f"Preprocess std must be positive, got {self.std}.")
+
+
+IMAGENET = Preprocess()
+"""torchvision's ImageNet convention: [0, 1] pixels, ImageNet mean and std."""
+
+MATCONVNET = Preprocess(mean=(123.68, 116.779, 103.939), std=(1.0, 1.0, 1.0), scale_255=True)
+"""The MatConvNet VGG16 convention: 0..255 pixels minus the per-channel mean, no division."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model: backbone plus aggregation, mapping images to L2-normalised descriptors.
+
+    Attributes:
+        name: Lower-kebab name, unique over all plugins.
+        build: ``build(config) -> nn.Module`` (or a lazy target). The module has an int
+            ``descriptor_dim`` and its eval-mode forward maps ``[B,3,H,W]`` to L2-normalised
+            ``[B,D]`` float32, each row independent of its batch-mates.
+        config_cls: The dataclass holding the model's options (or a lazy target).
+        preprocess: The input convention of the model.
+        summary: One line for ``vpr-bench list models``.
+        leaderboard: False for test-only models that must never appear on a leaderboard.
+    """
+
+    name: str
+    build: LazyCallable
+    config_cls: type | str
+    preprocess: Preprocess = field(default_factory=Preprocess)
+    summary: str = ""
+    leaderboard: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _check_name("ModelSpec", self.name))
+        _check_callable(f"ModelSpec({self.name})", "build", self.build)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A training loss.
+
+    Attributes:
+        name: Lower-kebab name.
+        build: ``build(config) -> nn.Module`` whose forward takes the batch of the declared kind.
+        config_cls: The loss options dataclass (or a lazy target).
+        batch_kind: The kind of batch the loss consumes.
+        summary: One line for ``vpr-bench list losses``.
+    """
+
+    name: str
+    build: LazyCallable
+    config_cls: type | str
+    batch_kind: BatchKind = BatchKind.TUPLES
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _check_name("LossSpec", self.name))
+        _check_callable(f"LossSpec({self.name})", "build", self.build)
+        object.__setattr__(self, "batch_kind", BatchKind(self.batch_kind))
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    """A training procedure.
+
+    Attributes:
+        name: Lower-kebab name, e.g. ``"triplet-mining"``.
+        fit: ``fit(context) -> outcome``; the context and outcome types live in
+            :mod:`vpr_bench.train`.
+        batch_kinds: The batch kinds the trainer can produce.
+        summary: One line for ``vpr-bench list trainers``.
+    """
+
+    name: str
+    fit: LazyCallable
+    batch_kinds: tuple[BatchKind, ...] = (BatchKind.TUPLES,)
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _check_name("TrainerSpec", self.name))
+        _check_callable(f"TrainerSpec({self.name})", "fit", self.fit)
+        kinds = tuple(BatchKind(k) for k in self.batch_kinds)
+        if not kinds:
+            raise ValueError(f"TrainerSpec({self.name}) must declare at least one batch kind.")
+        object.__setattr__(self, "batch_kinds", kinds)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset: a reader of one on-disk format and the protocols of its splits.
+
+    Attributes:
+        name: Lower-kebab name, e.g. ``"pitts30k"``. ``--dataset pitts30k-test`` addresses the
+            ``test`` split of it; ``--dataset pitts30k`` its default split.
+        version: Bumped when the reader's output changes.
+        splits: The split names the reader can load.
+        load: ``load(root: Path, split: str) -> GeoSplit`` (or a lazy target).
+        protocols: The protocols of evaluable splits (one per split at most).
+        default_split: The split used when the name has no suffix.
+        provides: Capabilities, e.g. ``{"conditions", "domain-pairs", "timestamps", "train"}``.
+        paper: Citation of the dataset.
+        license: The dataset's terms in a few words.
+        default_root: Where the data is looked for when no root is given (may use ``~``).
+        summary: One line for ``vpr-bench list datasets``.
+    """
+
+    name: str
+    version: int
+    splits: tuple[str, ...]
+    load: LazyCallable
+    protocols: tuple[EvalProtocol, ...] = ()
+    default_split: str = "test"
+    provides: frozenset[str] = frozenset()
+    paper: str = ""
+    license: str = ""
+    default_root: str = ""
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _check_name("DatasetSpec", self.name))
+        _check_callable(f"DatasetSpec({self.name})", "load", self.load)
+        if not self.splits:
+            raise ValueError(f"DatasetSpec({self.name}) must list at least one split.")
+        if self.default_split not in self.splits:
+            raise ValueError(
+                f"DatasetSpec({self.name}): default_split {self.default_split!r} is not one of "
+                f"its splits {list(self.splits)}."
+            )
+        seen: set[str] = set()
+        for protocol in self.protocols:
+            if protocol.split not in self.splits:
+                raise ValueError(
+                    f"DatasetSpec({self.name}): protocol {protocol.name} names split "
+                    f"{protocol.split!r}, which is not one of {list(self.splits)}."
+                )
+            if protocol.name in seen:
+                raise ValueError(
+                    f"DatasetSpec({self.name}): protocol {protocol.name} is listed twice."
+                )
+            seen.add(protocol.name)
+        object.__setattr__(self, "provides", frozenset(self.provides))
+
+    def protocol_for(self, split: str) -> EvalProtocol | None:
+        """The first protocol declared for ``split``, or None (training-only split)."""
+        return next((p for p in self.protocols if p.split == split), None)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One number an evaluator produces, e.g. ``R@1``.
+
+    Attributes:
+        name: The key in ``EvalRecord.metrics`` (e.g. ``"R@1"``, ``"mAP@5"``).
+        description: What it measures, for help texts and leaderboard footnotes.
+        higher_is_better: Sort direction on leaderboards.
+        unit: ``"%"`` for percentages, ``""`` for plain numbers.
+    """
+
+    name: str
+    description: str = ""
+    higher_is_better: bool = True
+    unit: str = "%"
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("MetricSpec name must not be empty.")
+
+
+@dataclass(frozen=True)
+class EvaluatorSpec:
+    """A metric family computed from one shared kNN result.
+
+    Attributes:
+        name: Lower-kebab name.
+        metrics: The metrics it may produce (their names are the record keys).
+        compute: ``compute(result: RetrievalResult, protocol: EvalProtocol) -> dict[str, float]``.
+        requires_knn: How many neighbours per query it needs (0: it uses ``recall_ns``).
+        summary: One line for ``vpr-bench list evaluators``.
+    """
+
+    name: str
+    metrics: tuple[MetricSpec, ...]
+    compute: LazyCallable
+    requires_knn: int = 0
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _check_name("EvaluatorSpec", self.name))
+        _check_callable(f"EvaluatorSpec({self.name})", "compute", self.compute)
+        if self.requires_knn < 0:
+            raise ValueError(f"EvaluatorSpec({self.name}).requires_knn must be >= 0.")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A downloadable file: where it is published and, where known, its sha256."""
+
+    uri: str
+    sha256: str | None = None
+    size_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.uri:
+            raise ValueError("RemoteFile needs a uri.")
+        if self.sha256 is not None and not _SHA256_RE.match(self.sha256):
+            raise ValueError(f"RemoteFile({self.uri}): sha256 must be 64 lowercase hex digits.")
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    """A published number, shown on leaderboards as a separate "paper" row.
+
+    Attributes:
+        dataset: The protocol name it corresponds to (e.g. ``"pitts250k-test"``).
+        metrics: ``{"R@1": 88.4, ...}`` in percent.
+        source: Where it was published (paper table, README line).
+        variant: Which configuration (e.g. ``"VGG16 + PCA-4096"``).
+    """
+
+    dataset: str
+    metrics: Mapping[str, float]
+    source: str
+    variant: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            raise ValueError(f"PaperResult({self.dataset}) must name its source.")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Released weights of a method.
+
+    Attributes:
+        tag: Short name used on the command line (``--checkpoint <tag>``).
+        file: Where the weights are published.
+        trained_on: The dataset (protocol name) the weights were trained on.
+        overrides: Config overrides the weights need (e.g. PCA dimension).
+        reported: The numbers the authors report for these weights.
+        license: The weights' terms.
+    """
+
+    tag: str
+    file: RemoteFile
+    trained_on: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    reported: tuple[PaperResult, ...] = ()
+    license: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", _check_name("Checkpoint", self.tag))
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """The leaderboard unit: names the model, loss, trainer and training data of a method.
+
+    Attributes:
+        name: Lower-kebab name, e.g. ``"sare-joint"``.
+        model: Name of a registered model.
+        loss: Name of a registered loss.
+        trainer: Name of a registered trainer.
+        train_dataset: ``--dataset`` style name of the default training set.
+        config_cls: The method's experiment-config dataclass (or a lazy target).
+        profiles: Named override sets (``{"paper": {...}, "quick": {...}}``).
+        paper: Published numbers.
+        checkpoints: Released weights.
+        summary: One line for ``vpr-bench list methods``.
+        leaderboard: False for test-only methods.
+    """
+
+    name: str
+    model: str
+    loss: str
+    trainer: str
+    train_dataset: str
+    config_cls: type | str | None = None
+    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    paper: tuple[PaperResult, ...] = ()
+    checkpoints: tuple[Checkpoint, ...] = ()
+    summary: str = ""
+    leaderboard: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _check_name("MethodSpec", self.name))
+        for attr in ("model", "loss", "trainer"):
+            object.__setattr__(
+                self, attr, _check_name(f"MethodSpec({self.name}).{attr}", getattr(self, attr))
+            )
+        tags = [c.tag for c in self.checkpoints]
+        if len(tags) != len(set(tags)):
+            raise ValueError(f"MethodSpec({self.name}) lists a checkpoint tag twice: {tags}.")
