@@ -1,0 +1,43 @@
+"""Fixtures shared by the harness's own tests: the real data and oracles in ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VPR_BENCH_SHARED", REPO_ROOT.parent / "shared"))
+
+
+def _shared_path(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(
+            f"Missing {path}: the tests read the real fixtures from ../shared beside the checkout "
+            "(or $VPR_BENCH_SHARED). Clone the project with shared/ beside it."
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``: small real dataset files (never copied into the repo)."""
+    return _shared_path("data")
+
+
+@pytest.fixture(scope="session")
+def shared_oracles() -> Path:
+    """``../shared/oracles``: outputs of the original implementations."""
+    return _shared_path("oracles")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _limit_threads() -> None:
+    """Keep torch to the machine's cores so parallel test runs stay predictable."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
