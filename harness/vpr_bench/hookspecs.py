@@ -192,7 +192,7 @@ def vpr_bench_methods() -> Iterable[MethodSpec]:  # type: ignore[empty-body]
 
 @hookspec
 def vpr_bench_run_event(event: RunEvent) -> None:
-    """Observe a run: called for every event (run started, epoch ended, checkpoint saved, ...).
+    r"""Observe a run: called for every event (run started, epoch ended, checkpoint saved, ...).
 
     Observers must be cheap and must not raise; an exception is logged and ignored.
 

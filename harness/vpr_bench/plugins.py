@@ -165,7 +165,7 @@ class PluginManager:
             raise PluginError(
                 f"Plugin {info.name!r} (distribution {info.distribution}) does not match the hook "
                 f"specs: {exc}. Hook names must be one of: "
-                f"{', '.join(sorted(_SPEC_TYPES) + ['vpr_bench_fetch', 'vpr_bench_run_event'])}."
+                f"{', '.join([*sorted(_SPEC_TYPES), 'vpr_bench_fetch', 'vpr_bench_run_event'])}."
             ) from exc
         self.plugins.append(info)
 
@@ -245,14 +245,15 @@ class PluginManager:
                         f"Plugin {info.name!r} ({info.distribution}) raised in {hook_name}: "
                         f"{type(exc).__name__}: {exc}"
                     ) from exc
-                for spec in produced:
+                for spec in produced:  # each is a spec dataclass with a name
                     if not isinstance(spec, expected):
                         raise PluginError(
                             f"Plugin {info.name!r} ({info.distribution}): {hook_name} yielded a "
                             f"{type(spec).__name__}; expected {expected.__name__}."
                         )
-                    registries.by_kind(kind).add(spec.name, spec, info.name, info.distribution)
-                    info.provides.setdefault(kind, []).append(spec.name)
+                    name = str(getattr(spec, "name", ""))
+                    registries.by_kind(kind).add(name, spec, info.name, info.distribution)
+                    info.provides.setdefault(kind, []).append(name)
         registries.protocols()  # detect conflicting protocol declarations early
         self._registries = registries
         return registries

@@ -233,7 +233,7 @@ class Registries:
         if "train" not in dataset.provides:
             fitting = [d.name for d in self.datasets if "train" in d.provides]
             raise IncompatibleError(
-                f"Method {method.name!r} cannot train on dataset {dataset.name!r} (split {split!r}): "
-                f"it provides no training data. Datasets with training splits: "
+                f"Method {method.name!r} cannot train on dataset {dataset.name!r} "
+                f"(split {split!r}): it provides no training data. Datasets with training splits: "
                 f"{', '.join(fitting) or 'none registered'}."
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from vpr_bench.eval.protocol import EvalProtocol, ResizePolicy
@@ -62,7 +62,7 @@ def _check_callable(owner: str, attr: str, value: object) -> None:
         raise ValueError(f"{owner}.{attr} must be callable or a 'package.module:object' string.")
 
 
-class BatchKind(str, Enum):
+class BatchKind(StrEnum):
     """How a trainer batches training data; a loss declares the kind it consumes."""
 
     TUPLES = "tuples"

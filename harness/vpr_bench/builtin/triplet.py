@@ -52,4 +52,5 @@ class TripletLoss(nn.Module):
         eps = self.config.eps
         d_pos = (anchors - positives[:, 0] + eps).norm(dim=-1)  # [B]
         d_neg = (anchors[:, None, :] - negatives + eps).norm(dim=-1)  # [B, N]
-        return (d_pos[:, None] - d_neg + self.config.margin).clamp(min=0).mean()
+        loss: torch.Tensor = (d_pos[:, None] - d_neg + self.config.margin).clamp(min=0).mean()
+        return loss

@@ -1,4 +1,4 @@
-"""``vpr-bench run``: train (when no weights are given) and evaluate methods, write records, refresh the leaderboard."""
+"""``vpr-bench run``: train what has no weights, evaluate, write records, refresh leaderboards."""
 
 from __future__ import annotations
 

@@ -65,8 +65,9 @@ class GeoSplit:
     def __post_init__(self) -> None:
         if self.positives is not None and len(self.positives) != len(self.queries):
             raise ValueError(
-                f"Split {self.name}: ground truth lists {len(self.positives)} queries but the split "
-                f"has {len(self.queries)}; the ground-truth file does not belong to these images."
+                f"Split {self.name}: ground truth lists {len(self.positives)} queries but the "
+                f"split has {len(self.queries)}; the ground-truth file does not belong to these "
+                "images."
             )
 
     @property

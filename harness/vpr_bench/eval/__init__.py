@@ -1,0 +1,1 @@
+"""Evaluation: extraction, descriptor cache, PCA-whitening, search, metrics, protocols."""

@@ -1,0 +1,255 @@
+"""Result records: ``EvalRecord`` with ``Provenance`` and ``Timing``, as versioned JSON.
+
+A record says exactly how a number was made: method, weights, dataset and split, the full
+protocol and its digest, the resolved config, versions, device and timing. Writes are atomic;
+reading rejects unknown and missing keys (naming the file and the key) and migrates older schema
+versions through :data:`MIGRATIONS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from vpr_bench.atomic import atomic_write_json
+from vpr_bench.errors import RecordError
+from vpr_bench.specs import normalize_name
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "EvalRecord",
+    "Provenance",
+    "Timing",
+    "read_record",
+    "record_path",
+    "record_to_dict",
+    "write_record",
+]
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+"""``{old_version: upgrade}``: each upgrade maps a v``old`` dict to a v``old + 1`` dict.
+
+When the schema changes, bump :data:`SCHEMA_VERSION` and add the upgrade of the previous
+version here; :func:`read_record` chains them, so records of every older version stay readable.
+"""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a number came from.
+
+    Attributes:
+        vpr_bench_version: Version of the harness.
+        plugin_versions: ``{distribution: version}`` of the plugins involved.
+        torch_version: ``torch.__version__``.
+        cuda_version: ``torch.version.cuda`` or ``""`` on CPU builds.
+        faiss_version: faiss version, or ``""`` when not used.
+        device: E.g. ``"cpu (2 cores)"`` or ``"NVIDIA H100 80GB HBM3"``.
+        git_sha: Commit of the harness checkout, or ``""``.
+        time_utc: ISO-8601 UTC time of the evaluation.
+        seed: The run's seed.
+        config_hash: sha256 prefix of the resolved config.
+        command: The exact command line that produced the record.
+    """
+
+    vpr_bench_version: str
+    plugin_versions: Mapping[str, str]
+    torch_version: str
+    cuda_version: str
+    faiss_version: str
+    device: str
+    git_sha: str
+    time_utc: str
+    seed: int
+    config_hash: str
+    command: str
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long and how much memory evaluation took.
+
+    Attributes:
+        extraction_s: Seconds spent extracting descriptors (0 when read from cache).
+        images_per_s: Extraction throughput (0 when read from cache).
+        search_s: Seconds spent in kNN search.
+        search_ms_per_query: ``1000 * search_s / n_queries``.
+        peak_host_mb: Peak resident memory of the process in MiB.
+        peak_gpu_mb: Peak CUDA memory in MiB (0 on CPU).
+    """
+
+    extraction_s: float
+    images_per_s: float
+    search_s: float
+    search_ms_per_query: float
+    peak_host_mb: float
+    peak_gpu_mb: float
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """The result of evaluating one method (and weights) on one dataset split under one protocol.
+
+    Attributes:
+        benchmark: Leaderboard group, e.g. ``"synthcity"`` or ``"pittsburgh"``.
+        method: Method name.
+        checkpoint_tag: Released-weights tag, or the run name for locally trained weights,
+            or ``"untrained"``.
+        profile: Config profile (``"paper"``, ``"quick"``, ...) or ``""``.
+        weights_sha256: sha256 of the weights file (``""`` for untrained weights).
+        dataset: Dataset name.
+        dataset_version: The reader's version.
+        split: Split name.
+        protocol: The full protocol (``EvalProtocol.to_dict()``).
+        protocol_digest: ``EvalProtocol.digest()``.
+        metrics: ``{"R@1": 81.2, ...}`` in percent.
+        per_condition: ``{condition: {"R@1": ...}}``.
+        counts: ``n_queries``, ``n_scored``, ``n_without_positive``, ``n_database``.
+        descriptor_dim: Dimension of the descriptors that were searched.
+        trained_on: ``--dataset`` style name of the training set, or ``""``.
+        config: The fully resolved config.
+        provenance: Versions, device, time, seed.
+        timing: Time and memory.
+        leaderboard: False for test-only models (never shown on leaderboards).
+        schema_version: Version of this format.
+    """
+
+    benchmark: str
+    method: str
+    checkpoint_tag: str
+    profile: str
+    weights_sha256: str
+    dataset: str
+    dataset_version: int
+    split: str
+    protocol: Mapping[str, Any]
+    protocol_digest: str
+    metrics: Mapping[str, float]
+    per_condition: Mapping[str, Mapping[str, float]]
+    counts: Mapping[str, int]
+    descriptor_dim: int
+    trained_on: str
+    config: Mapping[str, Any]
+    provenance: Provenance
+    timing: Timing
+    leaderboard: bool = True
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        for name in ("benchmark", "method", "dataset", "split"):
+            if not getattr(self, name):
+                raise RecordError(f"EvalRecord.{name} must not be empty.")
+        for key, value in self.metrics.items():
+            if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+                raise RecordError(f"EvalRecord metric {key!r} must be a number, got {value!r}.")
+        if "name" not in self.protocol or "version" not in self.protocol:
+            raise RecordError("EvalRecord.protocol must hold the protocol's name and version.")
+
+    @property
+    def protocol_key(self) -> str:
+        """``name@vN`` of the protocol."""
+        return f"{self.protocol['name']}@v{self.protocol['version']}"
+
+
+def record_to_dict(record: EvalRecord) -> dict[str, Any]:
+    """A JSON-ready dict of ``record`` (nested dataclasses become dicts)."""
+    return dataclasses.asdict(record)
+
+
+def record_path(root: Path, record: EvalRecord) -> Path:
+    """``<root>/<benchmark>/<method>.<tag>/<dataset>.<split>.json``, the canonical location."""
+    tag = normalize_name(record.checkpoint_tag or "untrained")
+    return (
+        root / record.benchmark / f"{record.method}.{tag}" / f"{record.dataset}.{record.split}.json"
+    )
+
+
+def write_record(record: EvalRecord, path: Path) -> Path:
+    """Write ``record`` as JSON to ``path`` atomically and return the path."""
+    atomic_write_json(path, record_to_dict(record))
+    return path
+
+
+def read_record(path: Path) -> EvalRecord:
+    """Read and validate a record, migrating older schema versions.
+
+    Raises:
+        RecordError: The file is not JSON, has an unknown schema version, or has unknown or
+            missing keys; the message names the file and the key.
+    """
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecordError(f"{path}: no such record file.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordError(f"{path}: not a readable JSON record ({exc}).") from exc
+    if not isinstance(raw, dict):
+        raise RecordError(f"{path}: a record must be a JSON object, found {type(raw).__name__}.")
+    raw = _migrate(path, raw)
+    return _build(path, raw)
+
+
+def _migrate(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    version = raw.get("schema_version")
+    if not isinstance(version, int):
+        raise RecordError(f"{path}: missing or non-integer key 'schema_version'.")
+    if version > SCHEMA_VERSION:
+        raise RecordError(
+            f"{path}: schema_version {version} is newer than this vpr-bench understands "
+            f"({SCHEMA_VERSION}). Upgrade vpr-bench to read it."
+        )
+    while version < SCHEMA_VERSION:
+        upgrade = MIGRATIONS.get(version)
+        if upgrade is None:
+            raise RecordError(
+                f"{path}: schema_version {version} cannot be migrated to {SCHEMA_VERSION} "
+                "(no migration is registered for it)."
+            )
+        raw = upgrade(dict(raw))
+        version += 1
+        raw["schema_version"] = version
+    return raw
+
+
+def _build(path: Path, raw: dict[str, Any]) -> EvalRecord:
+    nested: dict[str, type] = {"provenance": Provenance, "timing": Timing}
+    values: dict[str, Any] = _check_keys(path, "", EvalRecord, raw)
+    for key, cls in nested.items():
+        sub = values[key]
+        if not isinstance(sub, dict):
+            raise RecordError(f"{path}: key {key!r} must be an object.")
+        values[key] = cls(**_check_keys(path, key + ".", cls, sub))
+    try:
+        return EvalRecord(**values)
+    except RecordError as exc:
+        raise RecordError(f"{path}: {exc}") from exc
+    except TypeError as exc:  # pragma: no cover - guarded by _check_keys
+        raise RecordError(f"{path}: {exc}") from exc
+
+
+def _check_keys(path: Path, prefix: str, cls: type, raw: dict[str, Any]) -> dict[str, Any]:
+    declared = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(declared))
+    if unknown:
+        raise RecordError(
+            f"{path}: unknown key {prefix}{unknown[0]!r}"
+            + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+            + f". Valid keys: {', '.join(sorted(declared))}."
+        )
+    required = [
+        name
+        for name, f in declared.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [name for name in required if name not in raw]
+    if missing:
+        raise RecordError(f"{path}: missing key {prefix}{missing[0]!r}.")
+    return dict(raw)
