@@ -166,12 +166,14 @@ class TrainerSpec:
         fit: ``fit(context) -> outcome``; the context and outcome types live in
             :mod:`vpr_bench.train`.
         batch_kinds: The batch kinds the trainer can produce.
+        config_cls: The trainer's options dataclass (epochs, optimiser, ...) or a lazy target.
         summary: One line for ``vpr-bench list trainers``.
     """
 
     name: str
     fit: LazyCallable
     batch_kinds: tuple[BatchKind, ...] = (BatchKind.TUPLES,)
+    config_cls: type | str | None = None
     summary: str = ""
 
     def __post_init__(self) -> None:
