@@ -23,6 +23,7 @@ from vpr_bench.specs import DatasetSpec
 __all__ = ["PROTOCOLS", "protocol_for"]
 
 logger = logging.getLogger(__name__)
+_warned: list[bool] = []
 
 _VGA = ResizePolicy.hard(480, 640)
 _NATIVE = ResizePolicy()
@@ -214,6 +215,8 @@ def vpr_bench_datasets() -> Iterator[DatasetSpec]:
     try:
         from vpr_bench.data.synthcity.spec import SYNTHCITY  # type: ignore[import-not-found]
     except ImportError as exc:
-        logger.warning("The synthetic city is not available (%s); it is not registered.", exc)
+        if not _warned:
+            _warned.append(True)
+            logger.warning("The synthetic city is not available (%s); it is not registered.", exc)
     else:
         yield SYNTHCITY
