@@ -1,0 +1,29 @@
+"""SARE for vpr-bench: the SARE-ind and SARE-joint losses (OpenIBL baseline) on NetVLAD.
+
+Public API: :class:`vpr_bench_sare.loss.SAREIndLoss`, :class:`~.loss.SAREJointLoss`,
+:class:`~.loss.SAREConfig` and :class:`vpr_bench_sare.config.SAREMethodConfig` (imported
+lazily, so loading the plugin does not import torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "SAREConfig": "loss",
+    "SAREIndLoss": "loss",
+    "SAREJointLoss": "loss",
+    "sare_distances": "loss",
+    "SAREMethodConfig": "config",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
