@@ -205,7 +205,7 @@ def vpr_bench_run_event(event: RunEvent) -> None:
         def vpr_bench_run_event(event):
             if event.kind == "epoch-ended":
                 with open("/tmp/epochs.jsonl", "a") as fh:
-                    fh.write(json.dumps({"run": event.run_id, **event.payload}) + "\\n")
+                    fh.write(json.dumps({"run": event.run_id, **event.payload}) + "\n")
     """
 
 

@@ -144,6 +144,12 @@ class EvalRecord:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
+        for name in ("protocol", "metrics", "per_condition", "counts", "config"):
+            # Store plain JSON values (tuples become lists) so a record equals its re-read self.
+            try:
+                object.__setattr__(self, name, json.loads(json.dumps(getattr(self, name))))
+            except (TypeError, ValueError) as exc:
+                raise RecordError(f"EvalRecord.{name} is not JSON-serialisable: {exc}") from exc
         for name in ("benchmark", "method", "dataset", "split"):
             if not getattr(self, name):
                 raise RecordError(f"EvalRecord.{name} must not be empty.")
