@@ -43,15 +43,12 @@ def test_every_hook_name_has_the_prefix_and_a_docstring() -> None:
 @pytest.mark.parametrize("hook", sorted(hookspecs.REGISTRATION_HOOKS))
 def test_registration_examples_register_valid_specs(hook: str) -> None:
     module = _load_example(hook)
-    manager = isolated_manager()
-    manager._register(  # the conformance kit's path for in-memory plugins
-        module, type(manager.plugins[0])(f"example-{hook}", "(docs)", "0", module.__name__)
-    )
+    manager = isolated_manager([module])
     if hook == "vpr_bench_methods":
         pytest.importorskip("vpr_bench.train", reason="needs the triplet-mining trainer")
     registries = manager.registries()
     kind = hookspecs.REGISTRATION_HOOKS[hook]
-    provided = [e for e in registries.by_kind(kind).entries() if e.plugin == f"example-{hook}"]
+    provided = [e for e in registries.by_kind(kind).entries() if e.plugin == module.__name__]
     assert len(provided) == 1, f"the {hook} example registers nothing"
 
 
@@ -59,8 +56,7 @@ def test_run_event_example_observes(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     source = _example("vpr_bench_run_event").replace("/tmp/epochs.jsonl", str(tmp_path / "e.jsonl"))
     module = types.ModuleType("example_events")
     exec(compile(source, "<run_event example>", "exec"), module.__dict__)
-    manager = isolated_manager()
-    manager._register(module, type(manager.plugins[0])("events", "(docs)", "0", "example"))
+    manager = isolated_manager([module])
     manager.emit(RunEvent("epoch-ended", "run-1", {"loss": 0.5}))
     assert (tmp_path / "e.jsonl").read_text() == '{"run": "run-1", "loss": 0.5}\n'
 
@@ -71,8 +67,7 @@ def test_fetch_example_copies(tmp_path: Path) -> None:
     exec(compile(source, "<fetch example>", "exec"), module.__dict__)
     (tmp_path / "share").mkdir()
     (tmp_path / "share" / "w.pth").write_bytes(b"weights")
-    manager = isolated_manager()
-    manager._register(module, type(manager.plugins[0])("fetch", "(docs)", "0", "example"))
+    manager = isolated_manager([module])
     dest = tmp_path / "out" / "w.pth"
     assert manager.fetch("lab://w.pth", dest) == dest and dest.read_bytes() == b"weights"
     assert manager.fetch("https://example.org/w.pth", tmp_path / "x") is None

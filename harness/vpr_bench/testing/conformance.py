@@ -207,4 +207,6 @@ class LossConformance:
             optimiser.zero_grad()
             current().backward()
             optimiser.step()
-        assert float(current().detach()) < start, "The loss did not decrease under gradient descent."
+        assert float(current().detach()) < start, (
+            "The loss did not decrease under gradient descent."
+        )
