@@ -1,0 +1,188 @@
+"""Build every leaderboard page (and its plots) from a records folder, write or check them.
+
+:func:`build_leaderboards` returns the generated files as bytes without touching the disk, so
+``--check`` can compare them with what is committed and write nothing;
+:func:`write_outputs` writes them atomically and removes generated files whose records are gone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vpr_bench.atomic import atomic_write_bytes
+from vpr_bench.leaderboard.collect import (
+    SECTION_KEYS,
+    RecordProblem,
+    collect_records,
+    records_frame,
+)
+from vpr_bench.leaderboard.escape import safe_stem
+from vpr_bench.leaderboard.paper import add_paper_rows, paper_entries
+from vpr_bench.leaderboard.plots import plan_plots, section_plots
+from vpr_bench.leaderboard.render import GENERATED_MARKER, render_benchmark, section_stem, sort_rows
+
+if TYPE_CHECKING:
+    from vpr_bench.registry import Registries
+
+__all__ = [
+    "DEFAULT_COMMAND",
+    "BuildResult",
+    "build_leaderboards",
+    "generated_files_on_disk",
+    "stale_files",
+    "write_outputs",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_COMMAND = "vpr-bench leaderboard build"
+PLOT_SUFFIXES = (".svg", ".png")
+
+
+@dataclass
+class BuildResult:
+    """What a build produced.
+
+    Attributes:
+        files: ``{path relative to the output folder: content}``, e.g. ``"synthcity.md"`` and
+            ``"plots/<stem>.recall.svg"``.
+        problems: Record files that could not be used (each names its file).
+        shown: Number of records on the pages.
+        hidden: Number of records left out because ``leaderboard=False``.
+        plots: Whether plots were built (and so are covered by checks and clean-up).
+    """
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    problems: list[RecordProblem] = field(default_factory=list)
+    shown: int = 0
+    hidden: int = 0
+    plots: bool = True
+
+
+def build_leaderboards(
+    records_dir: Path,
+    registries: Registries | None = None,
+    *,
+    command: str = DEFAULT_COMMAND,
+    plots: bool = True,
+) -> BuildResult:
+    """Generate one markdown page per benchmark (and its plots) from the records.
+
+    Args:
+        records_dir: The records root (``<benchmark>/<method>.<tag>/<dataset>.<split>.json``).
+        registries: Where paper rows (``MethodSpec.paper``, ``Checkpoint.reported``) and
+            dataset names come from; None: no paper rows, † by the name rule only. The CLI
+            passes ``PluginManager().registries()``; tests pass hand-built registries.
+        command: The command named in each page's header as the way to regenerate it.
+        plots: Also render the plots (the markdown is the same either way).
+
+    Returns:
+        The generated files (nothing is written) and the problems found.
+
+    Raises:
+        UsageError: ``records_dir`` is not a folder.
+    """
+    collection = collect_records(records_dir)
+    result = BuildResult(
+        problems=list(collection.problems),
+        shown=len(collection.shown),
+        hidden=sum(collection.hidden.values()),
+        plots=plots,
+    )
+    resolve = None
+    entries = []
+    if registries is not None:
+        reg = registries
+
+        def resolve(name: str) -> str:
+            return reg.dataset_split(name)[0].name
+
+        entries = paper_entries(registries.methods)
+    frame = add_paper_rows(records_frame(collection.shown, resolve), entries, resolve)
+    for benchmark in collection.benchmarks():
+        rows = frame[frame["benchmark"] == benchmark] if len(frame) else frame
+        page = render_benchmark(
+            benchmark,
+            rows,
+            hidden=collection.hidden.get(benchmark, 0),
+            command=command,
+            plan_plots=plan_plots,
+        )
+        result.files[f"{safe_stem(benchmark)}.md"] = page.encode("utf-8")
+        if plots and len(rows):
+            for _, section in rows.drop_duplicates(subset=list(SECTION_KEYS)).iterrows():
+                mask = (rows[list(SECTION_KEYS)] == section[list(SECTION_KEYS)]).all(axis=1)
+                title = (
+                    f"{benchmark} · {section['protocol_name']}@v{int(section['protocol_version'])}"
+                )
+                result.files.update(
+                    section_plots(sort_rows(rows[mask]), section_stem(section), title)
+                )
+    return result
+
+
+def generated_files_on_disk(out_dir: Path, plots: bool) -> set[str]:
+    """Files in ``out_dir`` a build owns: pages starting with the generated marker, and plots.
+
+    Hand-written files (``README.md``) never start with the marker and are never touched.
+    """
+    found: set[str] = set()
+    out = Path(out_dir)
+    if not out.is_dir():
+        return found
+    for page in sorted(out.glob("*.md")):
+        try:
+            with page.open(encoding="utf-8") as handle:
+                first = handle.readline().rstrip("\n")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if first == GENERATED_MARKER:
+            found.add(page.name)
+    if plots and (out / "plots").is_dir():
+        for plot in sorted((out / "plots").iterdir()):
+            if plot.is_file() and plot.suffix in PLOT_SUFFIXES:
+                found.add(f"plots/{plot.name}")
+    return found
+
+
+def stale_files(out_dir: Path, result: BuildResult) -> list[str]:
+    """Files that differ from what the records generate: changed, missing, or obsolete.
+
+    Returns:
+        Sorted relative paths, each with a reason, e.g. ``"synthcity.md (differs)"``.
+    """
+    out = Path(out_dir)
+    stale: list[str] = []
+    for name, content in sorted(result.files.items()):
+        path = out / name
+        if not path.is_file():
+            stale.append(f"{name} (missing)")
+        elif path.read_bytes() != content:
+            stale.append(f"{name} (differs)")
+    for name in sorted(generated_files_on_disk(out, result.plots) - set(result.files)):
+        stale.append(f"{name} (no longer generated; would be removed)")
+    return stale
+
+
+def write_outputs(out_dir: Path, result: BuildResult) -> tuple[list[str], list[str]]:
+    """Write the generated files atomically (unchanged ones are left alone); drop obsolete ones.
+
+    Returns:
+        ``(written, removed)``: sorted relative paths.
+    """
+    out = Path(out_dir)
+    written: list[str] = []
+    for name, content in sorted(result.files.items()):
+        path = out / name
+        if path.is_file() and path.read_bytes() == content:
+            continue
+        atomic_write_bytes(path, content)
+        written.append(name)
+    removed = sorted(generated_files_on_disk(out, result.plots) - set(result.files))
+    for name in removed:
+        (out / name).unlink()
+    logger.info("wrote %d files, removed %d", len(written), len(removed))
+    return written, removed

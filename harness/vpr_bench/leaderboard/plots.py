@@ -1,0 +1,188 @@
+"""Deterministic leaderboard plots (matplotlib, Agg): R@N curves, per-condition bars, recall/speed.
+
+Each table of a leaderboard page gets up to three plots, rendered to SVG and PNG bytes in
+memory. The figure size, dpi, fonts and SVG hash salt are fixed and the date/software metadata
+is stripped, so rebuilding from the same records with the same matplotlib gives the same bytes.
+Labels are drawn literally (``text.parse_math`` off), so a ``$`` in a method name is not math.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from vpr_bench.leaderboard.collect import metric_sort_key
+from vpr_bench.leaderboard.paper import PRIMARY_METRIC
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["FIGSIZE", "plan_plots", "row_label", "section_plots"]
+
+FIGSIZE = (7.0, 4.2)
+DPI = 100
+_RC: dict[str, Any] = {
+    "figure.figsize": FIGSIZE,
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
+    "font.family": "DejaVu Sans",
+    "font.size": 9.0,
+    "svg.fonttype": "path",
+    "svg.hashsalt": "vpr-bench-leaderboard",
+    "text.parse_math": False,
+    "path.simplify": True,
+}
+_PNG_METADATA = {"Software": None}
+_SVG_METADATA = {"Date": None, "Creator": None}
+
+
+def _recall_ns(rows: pd.DataFrame) -> list[str]:
+    return sorted(
+        (c for c in rows.columns if c.startswith("R@") and rows[c].notna().any()),
+        key=metric_sort_key,
+    )
+
+
+def _ours(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows["kind"] == "ours"]
+
+
+def plan_plots(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """Which plots a table gets, as ``[(kind, title), ...]``, decided from the data alone.
+
+    ``recall`` when our rows have R@N values, ``conditions`` when any of them has
+    per-condition results, ``speed`` when any has a measured extraction throughput.
+    """
+    ours = _ours(rows)
+    plans: list[tuple[str, str]] = []
+    if len(ours) and _recall_ns(ours):
+        plans.append(("recall", "R@N curves"))
+    if len(ours) and any(bool(pc) for pc in ours["per_condition"]):
+        plans.append(("conditions", f"{PRIMARY_METRIC} per condition"))
+    if len(ours) and PRIMARY_METRIC in ours and (ours["images_per_s"] > 0).any():
+        plans.append(("speed", f"{PRIMARY_METRIC} against extraction speed"))
+    return plans
+
+
+def row_label(row: Any) -> str:
+    """``method.checkpoint`` plus the profile when there is one: a row's name in a legend."""
+    label = f"{row['method']}.{row['checkpoint'] or 'untrained'}"
+    return f"{label} ({row['profile']})" if row["profile"] else label
+
+
+@contextmanager
+def _style() -> Iterator[Any]:
+    import matplotlib
+    import matplotlib.style
+    from matplotlib.figure import Figure
+
+    # The defaults first (so a user's matplotlibrc cannot change the bytes), then ours.
+    with matplotlib.style.context("default"), matplotlib.rc_context(_RC):  # type: ignore[arg-type]
+        yield Figure
+
+
+def _save(fig: Any, stem: str, kind: str) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for fmt, metadata in (("svg", _SVG_METADATA), ("png", _PNG_METADATA)):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, metadata=metadata)
+        out[f"plots/{stem}.{kind}.{fmt}"] = buffer.getvalue()
+    return out
+
+
+def section_plots(rows: pd.DataFrame, stem: str, title: str) -> dict[str, bytes]:
+    """Render the plots :func:`plan_plots` names for one table.
+
+    Args:
+        rows: The table's rows, sorted as on the page (their order sets colours and legends).
+        stem: File-name stem (see :func:`vpr_bench.leaderboard.render.section_stem`).
+        title: Figure title, drawn literally.
+
+    Returns:
+        ``{"plots/<stem>.<kind>.svg": bytes, "plots/<stem>.<kind>.png": bytes, ...}``.
+    """
+    drawers = {"recall": _recall, "conditions": _conditions, "speed": _speed}
+    files: dict[str, bytes] = {}
+    with _style() as figure_cls:
+        for kind, plot_title in plan_plots(rows):
+            fig = figure_cls()  # a bare Figure: no pyplot, no global state, Agg rendering
+            ax = fig.subplots()
+            drawers[kind](ax, rows)
+            ax.set_title(_short(f"{title}: {plot_title}", 90))
+            fig.tight_layout()
+            files.update(_save(fig, stem, kind))
+    return files
+
+
+def _recall(ax: Any, rows: pd.DataFrame) -> None:
+    columns = _recall_ns(rows)
+    ns = [int(c.partition("@")[2]) for c in columns]
+    for index, (_, row) in enumerate(rows.iterrows()):
+        points = [(n, row[c]) for n, c in zip(ns, columns, strict=True) if not _nan(row[c])]
+        if not points:
+            continue
+        xs, ys = zip(*points, strict=True)
+        paper = row["kind"] == "paper"
+        label = row_label(row) if not paper else f"{row['method']} (paper: {row['source']})"
+        ax.plot(
+            xs,
+            ys,
+            linestyle="--" if paper else "-",
+            marker="x" if paper else "o",
+            color=f"C{index % 10}",
+            label=_short(label),
+        )
+    ax.set_xscale("log")
+    ax.set_xticks(ns)
+    ax.set_xticklabels([str(n) for n in ns])
+    ax.set_xlabel("N")
+    ax.set_ylabel("R@N (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7)
+
+
+def _conditions(ax: Any, rows: pd.DataFrame) -> None:
+    ours = _ours(rows)
+    conditions = sorted({c for pc in ours["per_condition"] for c in pc})
+    width = 0.8 / max(1, len(ours))
+    for index, (_, row) in enumerate(ours.iterrows()):
+        values = [
+            float(row["per_condition"].get(c, {}).get(PRIMARY_METRIC, math.nan)) for c in conditions
+        ]
+        xs = [i + index * width for i in range(len(conditions))]
+        ax.bar(xs, values, width=width, color=f"C{index % 10}", label=_short(row_label(row)))
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(conditions))])
+    ax.set_xticklabels([_short(c, 16) for c in conditions])
+    ax.set_ylabel(f"{PRIMARY_METRIC} (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(loc="upper right", fontsize=7)
+
+
+def _speed(ax: Any, rows: pd.DataFrame) -> None:
+    ours = _ours(rows)
+    for index, (_, row) in enumerate(ours.iterrows()):
+        if row["images_per_s"] <= 0 or _nan(row.get(PRIMARY_METRIC)):
+            continue
+        ax.scatter(
+            [row["images_per_s"]],
+            [row[PRIMARY_METRIC]],
+            color=f"C{index % 10}",
+            label=_short(f"{row_label(row)} on {row['device']}"),
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("extraction images/s (log scale)")
+    ax.set_ylabel(f"{PRIMARY_METRIC} (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7)
+
+
+def _nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _short(text: str, limit: int = 60) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
