@@ -103,7 +103,13 @@ def did_you_mean(name: str, known: Iterable[str], n: int = 3) -> str:
     Returns:
         A comma-separated list of suggestions, empty when nothing is close.
     """
-    known_list = list(known)
-    lowered = {k.lower(): k for k in known_list}
-    matches = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
-    return ", ".join(lowered[m] for m in matches)
+    lowered = {k.lower(): k for k in known}
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, name.lower(), k).ratio(), k) for k in lowered),
+        key=lambda item: (-item[0], item[1]),
+    )
+    if not scored or scored[0][0] < 0.6:
+        return ""
+    best = scored[0][0]
+    close = [k for score, k in scored if score >= best - 0.04][:n]
+    return ", ".join(lowered[k] for k in close)
