@@ -35,6 +35,8 @@ class ExperimentConfig:
         seed: Seed of every random number generator.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         pca_dim: PCA-whitening output dimension fitted after training (None: no PCA).
+        train_dataset: ``--dataset`` style name of the training set (``""``: the method's
+            default, ``MethodSpec.train_dataset``); profiles set it, e.g. ``synthcity-train``.
         model: The model's config dataclass.
         loss: The loss's config dataclass.
         trainer: The trainer's config dataclass.
@@ -45,6 +47,7 @@ class ExperimentConfig:
     seed: int = 0
     device: str = "auto"
     pca_dim: int | None = None
+    train_dataset: str = ""
     model: Any = field(default_factory=NoOptions)
     loss: Any = field(default_factory=NoOptions)
     trainer: Any = field(default_factory=NoOptions)
@@ -120,4 +123,6 @@ def resolve_experiment(
         config = apply_overrides(config, parse_sets(sets), source="--set")
     if extra:
         config = apply_overrides(config, extra, source="command line")
+    if not config.train_dataset:
+        config.train_dataset = method.train_dataset
     return config
