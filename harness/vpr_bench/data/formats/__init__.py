@@ -26,13 +26,9 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 """Image file suffixes the folder readers accept (compared lower-case)."""
 
 
-def _relative(path: Path, root: Path | None) -> str:
-    if root is not None:
-        try:
-            return path.relative_to(root).as_posix()
-        except ValueError:
-            pass
-    return path.as_posix()
+def _relative(path: Path, prefix: str) -> str:
+    text = path.as_posix()
+    return text[len(prefix) :] if prefix and text.startswith(prefix) else text
 
 
 def split_manifest(
@@ -44,11 +40,11 @@ def split_manifest(
     by it survive moving a dataset.
     """
     digest = hashlib.sha256()
+    prefix = root.as_posix().rstrip("/") + "/" if root is not None else ""
     for tag, records in (("db", database), ("q", queries)):
-        digest.update(f"{tag}:{len(records)}\n".encode())
-        for record in records:
-            line = f"{_relative(record.path, root)}\t{record.easting!r}\t{record.northing!r}\n"
-            digest.update(line.encode())
+        lines = [f"{tag}:{len(records)}"]
+        lines += [f"{_relative(r.path, prefix)}\t{r.easting!r}\t{r.northing!r}" for r in records]
+        digest.update(("\n".join(lines) + "\n").encode())
     return digest.hexdigest()
 
 

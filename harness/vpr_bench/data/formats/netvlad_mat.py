@@ -334,12 +334,12 @@ def _load_pitts(root: Path, split: str, dataset: str) -> GeoSplit:
     _check_kind(db, dataset, split, _PITTS_NAME)
     query_root = root / "queries_real"
     database = [
-        ImageRecord(root / n, float(e), float(nn), place_id=n.split("_", 1)[0])
-        for n, (e, nn) in zip(db.db_names, db.utm_db, strict=True)
+        ImageRecord(root / n, e, nn, place_id=n.split("_", 1)[0])
+        for n, (e, nn) in zip(db.db_names, db.utm_db.tolist(), strict=True)
     ]
     queries = [
-        ImageRecord(query_root / n, float(e), float(nn), place_id=n.split("_", 1)[0])
-        for n, (e, nn) in zip(db.q_names, db.utm_q, strict=True)
+        ImageRecord(query_root / n, e, nn, place_id=n.split("_", 1)[0])
+        for n, (e, nn) in zip(db.q_names, db.utm_q.tolist(), strict=True)
     ]
     return _finish(f"{dataset}-{split}", db, dataset, split, root, (database, queries))
 
@@ -378,14 +378,12 @@ def load_tokyo247(root: Path, split: str) -> GeoSplit:
         root / _TOKYO247_QUERY_DIRS[0],
     )
     database = [
-        ImageRecord(
-            (root / n).with_suffix(suffix), float(e), float(nn), place_id=n.rsplit("/", 1)[0]
-        )
-        for n, (e, nn) in zip(db.db_names, db.utm_db, strict=True)
+        ImageRecord((root / n).with_suffix(suffix), e, nn, place_id=n.rsplit("/", 1)[0])
+        for n, (e, nn) in zip(db.db_names, db.utm_db.tolist(), strict=True)
     ]
     queries = [
-        ImageRecord(query_dir / n, float(e), float(nn))
-        for n, (e, nn) in zip(db.q_names, db.utm_q, strict=True)
+        ImageRecord(query_dir / n, e, nn)
+        for n, (e, nn) in zip(db.q_names, db.utm_q.tolist(), strict=True)
     ]
     return _finish(f"tokyo247-{split}", db, "tokyo247", split, root, (database, queries))
 
@@ -404,11 +402,11 @@ def load_tokyotm(root: Path, split: str) -> GeoSplit:
     image_root = root / "images" if (root / "images").is_dir() else root
     assert db.db_timestamps is not None and db.q_timestamps is not None  # _check_kind
     database = [
-        ImageRecord(image_root / n, float(e), float(nn), place_id=n.split("/")[1], timestamp=t)
-        for n, (e, nn), t in zip(db.db_names, db.utm_db, db.db_timestamps, strict=True)
+        ImageRecord(image_root / n, e, nn, place_id=n.split("/")[1], timestamp=t)
+        for n, (e, nn), t in zip(db.db_names, db.utm_db.tolist(), db.db_timestamps, strict=True)
     ]
     queries = [
-        ImageRecord(image_root / n, float(e), float(nn), place_id=n.split("/")[1], timestamp=t)
-        for n, (e, nn), t in zip(db.q_names, db.utm_q, db.q_timestamps, strict=True)
+        ImageRecord(image_root / n, e, nn, place_id=n.split("/")[1], timestamp=t)
+        for n, (e, nn), t in zip(db.q_names, db.utm_q.tolist(), db.q_timestamps, strict=True)
     ]
     return _finish(f"tokyotm-{split}", db, "tokyotm", split, root, (database, queries))
