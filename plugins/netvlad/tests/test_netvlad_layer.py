@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from vpr_bench_netvlad.layer import NetVLAD, vlad_to_descriptor
 
 RTOL, ATOL = 1e-8, 1e-9  # float64 tolerances of the oracle README

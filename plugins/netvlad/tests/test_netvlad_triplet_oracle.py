@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from vpr_bench.builtin.triplet import TripletConfig, TripletLoss
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
 from vpr_bench.errors import ConfigError
 
 __all__ = ["Trunk", "VGG16_CUTS", "build_trunk", "freeze_before"]
@@ -115,9 +116,19 @@ def _resolve_pretrained(arch: str, pretrained: str | None) -> Path | None:
 
 
 def _vgg16() -> tuple[nn.Sequential, tuple[str, ...]]:
-    from torchvision import models
+    """torchvision's ``vgg16().features`` cut to its first 29 modules (conv5_3, pre-ReLU).
 
-    features = models.vgg16(weights=None).features
+    Built from torchvision's own layer list with the initialisation ``VGG.__init__`` applies to
+    convolutions, without allocating the 120 M-parameter classifier that is thrown away.
+    """
+    from torchvision.models import vgg
+
+    features = vgg.make_layers(vgg.cfgs["D"], batch_norm=False)
+    for module in features.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.constant_(module.bias, 0)
     return nn.Sequential(*list(features.children())[:29]), ("features.", "", "base_model.base.")
 
 

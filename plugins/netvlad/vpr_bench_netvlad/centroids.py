@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from vpr_bench.errors import ConfigError, DataError
 
 __all__ = ["choose_images", "compute_centroids", "load_centroids", "save_centroids"]

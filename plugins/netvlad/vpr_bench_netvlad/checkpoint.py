@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from vpr_bench.errors import DataError
 
+from vpr_bench.errors import DataError
 from vpr_bench_netvlad.model import NetVLADModel
 
 __all__ = ["LoadedCheckpoint", "load_openibl_checkpoint", "openibl_to_model_keys"]

@@ -6,8 +6,8 @@ import logging
 
 import torch
 from torch import nn
-from vpr_bench.errors import ConfigError
 
+from vpr_bench.errors import ConfigError
 from vpr_bench_netvlad.backbones import build_trunk, freeze_before
 from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_netvlad.layer import NetVLAD, vlad_to_descriptor
