@@ -1,0 +1,130 @@
+"""synthcity: the embedded procedural city, vpr-bench's default dataset (generated, not downloaded).
+
+A deterministic city of street grids in UTM zone 33T (origin easting 500 000 m, northing
+4 500 000 m, about 40.65 N 15 E; the brief's northing 4 000 000 would lie in band S, not T).
+Facades come from per-building random parameters (height, wall colour from a small shared
+palette, window grids, frames, shutters, doors, shop windows, signboards with glyph patterns)
+with street trees in front; a pinhole camera on the street looks at them (:mod:`.render`).
+
+* Database: every ``db_spacing_m`` along every facade, on the street centre line, ``day``.
+* Queries: anywhere along a facade (views overlap partly with database views up to ~8 m
+  away), 1.5-4 m off the centre line (scale change), yaw +-20 deg, pitch 4-20 deg; conditions
+  ``day``, ``dusk``, ``night``, ``fog``, ``rain``, ``season`` in equal numbers; half of them with
+  occluders (cars, pedestrians), as are 15 % of database images.
+* Splits: train, val and test are separate districts, 150 m apart (no image within 25 m of an
+  image of another split).
+* Pairs: ``images/train/pairs/{day,night}/`` hold the same train database poses rendered by day
+  and by night under identical file names (note field ``pair``; the folder is the condition).
+
+On disk (datasets_vg): ``<root>/synthcity-<size>/images/{train,val,test}/{database,queries}/``
+with names ``@east@north@33@T@lat@lon@<place_id>@@<heading>@@@@@<condition>@.jpg``; latitude
+and longitude are computed by an exact-to-1e-5-degree UTM inverse (:mod:`.utm`). A
+``manifest.json`` records size, seed, generator version, counts per split/role/condition and a
+sha256 over all files. Generation is atomic and deterministic (same seed, same bytes).
+
+Calibration (``benchmarks/calibrate_synthcity.py``, size ``small``, seed 0, the built-in tiny
+GeM model, 25 m, brute-force kNN): see the numbers below, measured on the shared 2-core CPU.
+
+CALIBRATION_PLACEHOLDER
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from vpr_bench.data.synthcity.sizes import SIZES, District, SynthCitySize
+from vpr_bench.errors import DataError, UsageError
+
+__all__ = ["SIZES", "District", "SynthCitySize", "folder_name", "prepare", "read_manifest"]
+
+log = logging.getLogger(__name__)
+
+
+def folder_name(size: str) -> str:
+    """The dataset folder name of a size, ``synthcity-<size>``."""
+    return f"synthcity-{size}"
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest of a generated folder, or None when there is none (or it is unreadable)."""
+    try:
+        data = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _matches(manifest: dict[str, Any] | None, size: str, seed: int) -> bool:
+    from vpr_bench.data.synthcity.writer import GENERATOR, GENERATOR_VERSION
+
+    return (
+        manifest is not None
+        and manifest.get("generator") == GENERATOR
+        and manifest.get("generator_version") == GENERATOR_VERSION
+        and manifest.get("size") == size
+        and manifest.get("seed") == seed
+    )
+
+
+def prepare(root: Path, size: str = "small", seed: int = 0, progress: bool = True) -> Path:
+    """Generate the city of ``size`` under ``root`` (or reuse a complete earlier generation).
+
+    Args:
+        root: The parent folder; the dataset goes to ``root / "synthcity-<size>"``.
+        size: A key of :data:`SIZES` (``"tiny"`` for tests, ``"small"`` for the demo).
+        seed: The city seed; the same seed gives byte-identical files.
+        progress: Show a progress bar while rendering (terminal only).
+
+    Returns:
+        The dataset folder.
+
+    Raises:
+        UsageError: ``size`` is not a known size.
+        DataError: The target exists but was not made by this generator (it is never deleted).
+    """
+    if size not in SIZES:
+        raise UsageError(
+            f"Unknown synthcity size {size!r}; valid sizes: {', '.join(sorted(SIZES))}."
+        )
+    from vpr_bench.data.synthcity.writer import GENERATOR, generate
+
+    root = Path(root).expanduser()
+    target = root / folder_name(size)
+    existing = read_manifest(target)
+    if _matches(existing, size, seed):
+        log.info("synthcity: reusing %s (manifest matches size %s, seed %d)", target, size, seed)
+        return target
+    if target.exists() and (existing is None or existing.get("generator") != GENERATOR):
+        raise DataError(
+            f"{target} exists but holds no synthcity manifest.json, so it is not a generated "
+            "synthcity folder (or a foreign one); remove or rename it and run again."
+        )
+    log.info("synthcity: generating %s (size %s, seed %d)", target, size, seed)
+    generate_into = target if not target.exists() else _sibling(target, ".new")
+    try:
+        manifest = generate(generate_into, SIZES[size], seed, progress=progress)
+    except OSError:
+        if _matches(read_manifest(target), size, seed):  # another process finished first
+            log.info("synthcity: %s was generated concurrently; using it", target)
+            return target
+        raise
+    if generate_into != target:  # replace an older generation (other seed or version)
+        old = _sibling(target, ".old")
+        os.replace(target, old)
+        os.replace(generate_into, target)
+        shutil.rmtree(old, ignore_errors=True)
+    log.info("synthcity: wrote %d files to %s", manifest["files"], target)
+    return target
+
+
+def _sibling(target: Path, suffix: str) -> Path:
+    """A fresh, not yet existing hidden path beside ``target``."""
+    handle = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    os.rmdir(handle)
+    return Path(handle)
