@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from vpr_bench.errors import UsageError
 from vpr_bench.eval import search
 from vpr_bench.eval.search import knn, plan_search
