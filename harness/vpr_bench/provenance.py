@@ -7,8 +7,6 @@ recorded as ``""`` (faiss not installed, no git checkout) rather than raising.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import os
 import resource
 import shlex
@@ -19,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from vpr_bench.config import config_hash
 from vpr_bench.records import Provenance
 
 __all__ = [
@@ -41,16 +40,6 @@ def utc_now() -> str:
     """The current UTC time as ISO-8601 with a ``Z`` suffix, to the second."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     return now.isoformat().replace("+00:00", "Z")
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """A 16-hex-digit sha256 prefix of ``config`` as canonical JSON (sorted keys).
-
-    Values JSON cannot encode (paths, tuples of paths, enums) are hashed through ``str``.
-    Equal configs give equal hashes whatever the key order.
-    """
-    payload = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def git_sha(path: Path | None = None) -> str:

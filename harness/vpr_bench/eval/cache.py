@@ -153,7 +153,8 @@ class DescriptorCache:
         if not path.exists():
             return None
         try:
-            array: np.ndarray = np.load(path, mmap_mode="r")
+            # Copy-on-write mapping: writable for torch.from_numpy, never changes the file.
+            array: np.ndarray = np.load(path, mmap_mode="c")
         except (OSError, ValueError) as exc:
             raise DataError(
                 f"Descriptor cache entry {path} is unreadable ({exc}); delete it to rebuild."

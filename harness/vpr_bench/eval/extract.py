@@ -134,7 +134,7 @@ class _AdaptiveForward:
                         f"Out of memory on {self.device} even with one image per batch; use a "
                         "smaller resize policy, bf16 precision, or another device."
                     ) from None
-                self.max_chunk = max(1, chunk // 2)
+                self.max_chunk = max(1, (chunk + 1) // 2)
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 log.warning("out of memory at batch %d; continuing with %d", chunk, self.max_chunk)
