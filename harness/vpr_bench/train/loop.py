@@ -1,0 +1,348 @@
+"""The resumable training loop shared by the built-in trainers.
+
+A trainer supplies a :class:`Paradigm`: per epoch some rounds, per round a *plan* (an int64
+``[rows, k]`` tensor of image indices: tuples, place batches or domain pairs) and a loss over a
+slice of plan rows. The :class:`Engine` owns everything else: optimiser and schedule, AMP,
+gradient accumulation and clipping, the non-finite-loss guard, validation and best-checkpoint
+selection, early stopping, checkpoints (every N steps, each epoch end, on Ctrl-C) and exact
+resumption, DDP, and run events.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+from contextlib import nullcontext
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from vpr_bench.errors import VprBenchError
+from vpr_bench.runtime import RunEvent
+from vpr_bench.train import checkpoint as ckpt
+from vpr_bench.train.context import TrainContext, TrainOutcome
+from vpr_bench.train.distributed import DistInfo, init_distributed, unwrap, wrap_model
+from vpr_bench.train.schedule import build_optimizer, build_scheduler
+from vpr_bench.train.validate import check_val_split, validate
+
+__all__ = ["Engine", "NonFiniteLossError", "Paradigm", "TrainingInterrupted", "seed_everything"]
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(VprBenchError):
+    """Too many consecutive steps produced a NaN or infinite loss."""
+
+
+class TrainingInterrupted(VprBenchError):
+    """Ctrl-C stopped the run after a checkpoint was saved (exit code 130)."""
+
+    exit_code = 130
+
+
+class Paradigm(Protocol):
+    """How a trainer turns training data into batches and a loss (see module docstring)."""
+
+    def rounds(self, epoch: int) -> int:
+        """Number of rounds (plans) in ``epoch``."""
+
+    def make_plan(self, engine: Engine, epoch: int, round_idx: int) -> torch.Tensor:
+        """The ``[rows, k]`` plan of a round; identical on every rank."""
+
+    def loss(self, engine: Engine, rows: torch.Tensor) -> torch.Tensor:
+        """The mean loss of plan ``rows`` (this rank's share of a batch)."""
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensor state to checkpoint (e.g. the negative cache)."""
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`state_dict`."""
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy and torch; optionally switch torch to deterministic algorithms."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+class Engine:
+    """Runs a :class:`Paradigm` under a :class:`TrainContext`.
+
+    Args:
+        ctx: The run's context; ``ctx.config`` is a :class:`~vpr_bench.train.options.LoopConfig`
+            (or subclass).
+        batch_rows: Plan rows per micro-batch (global, over all ranks).
+    """
+
+    def __init__(self, ctx: TrainContext, batch_rows: int) -> None:
+        self.ctx = ctx
+        self.cfg = ctx.config
+        if batch_rows < 1 or self.cfg.accum_steps < 1:
+            raise VprBenchError("batch size and trainer.accum_steps must be >= 1.")
+        self.batch_rows = batch_rows
+        self.info: DistInfo = init_distributed(ctx.device)
+        self.device = _device(ctx.device, self.info)
+        seed_everything(ctx.seed, self.cfg.deterministic)
+        if ctx.val_split is not None:
+            check_val_split(ctx.val_split)
+        self.model = ctx.model.to(self.device)
+        self.loss_fn = ctx.loss.to(self.device)
+        self.ddp_model = wrap_model(self.model, self.info, sync_bn=self.cfg.sync_bn, device=self.device)
+        self.optimizer = build_optimizer(self.model.parameters(), self.cfg)
+        self.scheduler = build_scheduler(self.optimizer, self.cfg)
+        self.amp_dtype = _amp_dtype(self.device, self.cfg.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
+        self.ckpt_dir = ctx.run_dir / "checkpoints"
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, float] = {}
+        self.bad_epochs = 0
+        self.skipped = 0
+        self._bad_run = 0
+        self._safe: tuple[int, int, int, torch.Tensor | None] | None = None
+
+    # -- helpers for paradigms ------------------------------------------------------------
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """``(height, width)`` of training images, or None for native size."""
+        if self.cfg.height:
+            return (self.cfg.height, self.cfg.width or self.cfg.height)
+        return self.ctx.preprocess.train_size
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Descriptors of a training batch, under autocast when AMP is on."""
+        images = images.to(self.device, non_blocking=True)
+        autocast = (
+            torch.autocast(self.device.type, dtype=self.amp_dtype)
+            if self.amp_dtype is not None
+            else nullcontext()
+        )
+        with autocast:
+            out: torch.Tensor = self.ddp_model(images)
+        return out.float()
+
+    def shard(self, rows: torch.Tensor) -> torch.Tensor:
+        """This rank's share of a global batch (padded by repetition to a multiple of W)."""
+        world = self.info.world_size
+        if world == 1:
+            return rows
+        if len(rows) % world:
+            pad = world - len(rows) % world
+            rows = torch.cat([rows, rows[torch.arange(pad) % len(rows)]])
+        return rows[self.info.rank :: world]
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self, paradigm: Paradigm) -> TrainOutcome:
+        """Train to the end (or early stop) and return the outcome."""
+        epoch, round_idx, pos, plan = 0, 0, 0, None
+        if self.ctx.resume:
+            epoch, round_idx, pos, plan = self._restore(paradigm)
+        self._emit("run-started", {"run_dir": str(self.ctx.run_dir), "resumed": self.ctx.resume,
+                                   "epoch": epoch, "step": self.step, "method": self.ctx.method,
+                                   "world_size": self.info.world_size})
+        self.model.train()
+        self._safe = (epoch, round_idx, pos, plan)
+        try:
+            while epoch < self.cfg.epochs:
+                losses: list[float] = []
+                n_rounds = paradigm.rounds(epoch)
+                while round_idx < n_rounds:
+                    if plan is None:
+                        plan, pos = paradigm.make_plan(self, epoch, round_idx), 0
+                        self._safe = (epoch, round_idx, 0, plan)
+                    while pos < len(plan):
+                        pos, loss = self._optimizer_step(paradigm, plan, pos)
+                        self._safe = (epoch, round_idx, pos, plan)
+                        if loss is not None:
+                            losses.append(loss)
+                        if self.cfg.checkpoint_every_steps and self.step % self.cfg.checkpoint_every_steps == 0:
+                            self._save("last", paradigm, epoch, round_idx, pos, plan)
+                    plan, round_idx = None, round_idx + 1
+                    self._safe = (epoch, round_idx, 0, None)
+                stop = self._end_epoch(epoch, losses)
+                epoch, round_idx = epoch + 1, 0
+                self._safe = (epoch, 0, 0, None)
+                self._save("last", paradigm, epoch, 0, 0, None)
+                if stop:
+                    break
+        except KeyboardInterrupt:
+            if self._safe is not None:
+                self._save("last", paradigm, *self._safe)
+            self._emit("run-failed", {"error": "interrupted (Ctrl-C)", "step": self.step})
+            raise TrainingInterrupted(
+                f"Interrupted; checkpoint saved. Resume with --resume {self.ctx.run_dir}"
+            ) from None
+        except Exception as exc:
+            self._emit("run-failed", {"error": f"{type(exc).__name__}: {exc}", "step": self.step})
+            raise
+        final = self._save_weights("final")
+        best = self.ckpt_dir / "best.pt" if (self.ckpt_dir / "best.pt").exists() else None
+        outcome = TrainOutcome(self.ctx.run_dir, best, final, dict(self.best), list(self.history),
+                               dict(self.ctx.config_dict))
+        self._emit("run-finished", {"best_val": outcome.best_val, "final_checkpoint": str(final),
+                                    "steps": self.step, "skipped_steps": self.skipped})
+        return outcome
+
+    def _optimizer_step(
+        self, paradigm: Paradigm, plan: torch.Tensor, pos: int
+    ) -> tuple[int, float | None]:
+        micro: list[torch.Tensor] = []
+        for _ in range(self.cfg.accum_steps):
+            rows = plan[pos : pos + self.batch_rows]
+            if len(rows) == 0:
+                break
+            micro.append(rows)
+            pos += len(rows)
+        self.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        finite = True
+        for i, rows in enumerate(micro):
+            sync = nullcontext() if i == len(micro) - 1 or not self.info.enabled else self.ddp_model.no_sync()  # type: ignore[operator]
+            with sync:
+                loss = paradigm.loss(self, self.shard(rows)) / len(micro)
+                if not torch.isfinite(loss.detach()):
+                    finite = False
+                self.scaler.scale(loss).backward()
+            total += float(loss.detach())
+        finite = self._all_ranks(finite)
+        if not finite:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.skipped += 1
+            self._bad_run += 1
+            log.warning("Non-finite loss at step %d: step skipped (%d in a row).", self.step, self._bad_run)
+            if self._bad_run >= self.cfg.max_bad_steps:
+                raise NonFiniteLossError(
+                    f"{self._bad_run} consecutive steps gave a NaN/inf loss (last at step "
+                    f"{self.step}); training diverged. Lower trainer.lr, set trainer.grad_clip, or "
+                    "turn off trainer.amp."
+                )
+            return pos, None
+        self._bad_run = 0
+        if self.cfg.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        return pos, total
+
+    def _all_ranks(self, flag: bool) -> bool:
+        if not self.info.enabled:
+            return flag
+        value = torch.tensor([0.0 if flag else 1.0], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item() == 0.0)
+
+    def _end_epoch(self, epoch: int, losses: list[float]) -> bool:
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        record: dict[str, Any] = {
+            "epoch": epoch + 1, "step": self.step, "lr": lr, "skipped_steps": self.skipped,
+            "loss": float(np.mean(losses)) if losses else math.nan,
+        }
+        stop = False
+        val_due = self.cfg.val_every and (epoch + 1) % self.cfg.val_every == 0
+        if self.ctx.val_split is not None and val_due:
+            metrics = validate(self.model, self.ctx.val_split, self.ctx.preprocess, size=self.size,
+                               device=self.device, batch_size=self.cfg.extract_batch_size)
+            record["val"] = metrics
+            key = self.cfg.select_metric
+            if key not in metrics:
+                raise VprBenchError(f"trainer.select_metric {key!r} is not one of {sorted(metrics)}.")
+            if not self.best or metrics[key] > self.best[key]:
+                self.best = dict(metrics)
+                self.bad_epochs = 0
+                self._save_weights("best", {"epoch": epoch + 1, "val": metrics})
+            else:
+                self.bad_epochs += 1
+                stop = bool(self.cfg.early_stop_patience) and self.bad_epochs >= self.cfg.early_stop_patience
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.history.append(record)
+        self._emit("epoch-ended", {**record, "early_stop": stop})
+        return stop
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def _meta(self, epoch: int) -> dict[str, Any]:
+        return {"method": self.ctx.method, "epoch": epoch, "step": self.step,
+                "best_val": self.best, "config": dict(self.ctx.config_dict),
+                "select_metric": self.cfg.select_metric}
+
+    def _save(self, name: str, paradigm: Paradigm, epoch: int, round_idx: int, pos: int,
+              plan: torch.Tensor | None) -> None:
+        if not self.info.is_main:
+            return
+        state = {
+            "model": unwrap(self.ddp_model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+            "scaler": self.scaler.state_dict(),
+            "rng": ckpt.capture_rng_state(),
+            "paradigm": paradigm.state_dict(),
+            "loop": {"epoch": epoch, "round": round_idx, "pos": pos, "step": self.step,
+                     "plan": plan if plan is not None else torch.empty(0, 0, dtype=torch.long),
+                     "has_plan": plan is not None, "bad_epochs": self.bad_epochs,
+                     "skipped": self.skipped, "best": dict(self.best),
+                     "history": _tensor_free(self.history)},
+        }
+        path = ckpt.save_checkpoint(self.ckpt_dir / f"{name}.pt", state, self._meta(epoch))
+        self._emit("checkpoint-saved", {"path": str(path), "epoch": epoch, "step": self.step})
+
+    def _save_weights(self, name: str, extra: dict[str, Any] | None = None) -> Any:
+        path = self.ckpt_dir / f"{name}.pt"
+        if self.info.is_main:
+            meta = {**self._meta(0), **(extra or {}), "kind": "weights"}
+            ckpt.save_checkpoint(path, {"model": unwrap(self.ddp_model).state_dict()}, meta)
+            self._emit("checkpoint-saved", {"path": str(path), "step": self.step})
+        return path
+
+    def _restore(self, paradigm: Paradigm) -> tuple[int, int, int, torch.Tensor | None]:
+        state, _meta = ckpt.load_checkpoint(self.ckpt_dir / "last.pt")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"]:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        ckpt.restore_rng_state(state["rng"])
+        paradigm.load_state_dict(state["paradigm"])
+        loop = state["loop"]
+        self.step, self.bad_epochs, self.skipped = loop["step"], loop["bad_epochs"], loop["skipped"]
+        self.best, self.history = dict(loop["best"]), list(loop["history"])
+        plan = loop["plan"] if loop["has_plan"] else None
+        log.info("Resumed at epoch %d, step %d.", loop["epoch"], self.step)
+        return int(loop["epoch"]), int(loop["round"]), int(loop["pos"]), plan
+
+    def _emit(self, kind: str, payload: dict[str, Any]) -> None:
+        if self.info.is_main:
+            from datetime import UTC, datetime
+
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            self.ctx.emit(RunEvent(kind, self.ctx.run_id, payload, now))
+
+
+def _tensor_free(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in h.items() if not isinstance(v, torch.Tensor)} for h in history]
+
+
+def _device(requested: str, info: DistInfo) -> torch.device:
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise VprBenchError(f"Device {requested!r} was requested but CUDA is not available.")
+        if info.enabled:
+            return torch.device("cuda", info.local_rank)
+    return torch.device(requested)
+
+
+def _amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

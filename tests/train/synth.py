@@ -1,0 +1,121 @@
+"""A tiny synthetic street for training tests: a 1-D strip of procedural facades.
+
+Every image is a 32x32 view of the strip centred at its easting; queries are seen under a
+"night" transform (darker, blue tint, noise), so an untrained network matches them poorly and
+training has something to learn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vpr_bench.data.split import GeoSplit, ImageRecord
+from vpr_bench.eval.protocol import EvalProtocol
+
+SIZE = 32
+METRES_PER_COLUMN = 0.5
+
+
+def _strip(seed: int, length_m: float) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n_cols = int(length_m / METRES_PER_COLUMN) + 4 * SIZE
+    # Facades: runs of constant colour with random widths, plus window rows.
+    colours = np.empty((n_cols, 3), dtype=np.float32)
+    col = 0
+    while col < n_cols:
+        width = int(rng.integers(3, 12))
+        colours[col : col + width] = rng.uniform(0, 255, size=3)
+        col += width
+    windows = rng.uniform(0, 1, size=(SIZE, n_cols)) > 0.7
+    strip = np.repeat(colours[None], SIZE, axis=0)
+    strip[windows] *= 0.4
+    return strip
+
+
+def _render(strip: np.ndarray, easting: float, night: bool, rng: np.random.Generator) -> np.ndarray:
+    centre = int(easting / METRES_PER_COLUMN) + 2 * SIZE
+    shift = int(rng.integers(-2, 3))
+    view = strip[:, centre - SIZE // 2 + shift : centre + SIZE // 2 + shift].copy()
+    if night:
+        view = view * 0.35 + np.array([0.0, 10.0, 60.0], dtype=np.float32)
+        view += rng.normal(0, 8, size=view.shape)
+    return np.clip(view, 0, 255).astype(np.uint8)
+
+
+def make_split(
+    root: Path,
+    name: str,
+    *,
+    seed: int,
+    n_db: int,
+    n_q: int,
+    spacing_m: float = 5.0,
+    protocol: EvalProtocol | None = None,
+) -> GeoSplit:
+    """Write PNGs under ``root/name`` and return the split (database every ``spacing_m``)."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    length = n_db * spacing_m
+    strip = _strip(seed, length)
+    rng = np.random.default_rng(seed + 1)
+    database, queries = [], []
+    for i in range(n_db):
+        east = i * spacing_m
+        path = folder / f"db_{i:04d}.png"
+        Image.fromarray(_render(strip, east, False, rng)).save(path)
+        database.append(ImageRecord(path=path, easting=east, northing=0.0))
+    for i in range(n_q):
+        east = float(rng.uniform(0, length - spacing_m))
+        path = folder / f"q_{i:04d}.png"
+        Image.fromarray(_render(strip, east, True, rng)).save(path)
+        queries.append(ImageRecord(path=path, easting=east, northing=0.0, condition="night"))
+    return GeoSplit(name=name, database=tuple(database), queries=tuple(queries),
+                    protocol=protocol, root=root)
+
+
+VAL_PROTOCOL = EvalProtocol("synthstrip-val", split="val", radius_m=10.0, recall_ns=(1, 5))
+TEST_PROTOCOL = EvalProtocol("synthstrip-test", split="test", radius_m=10.0, recall_ns=(1, 5))
+
+
+def tiny_context(
+    root: Path,
+    run_dir: Path,
+    *,
+    epochs: int = 2,
+    resume: bool = False,
+    checkpoint_every_steps: int = 2,
+    emit=None,  # noqa: ANN001
+    with_val: bool = False,
+    **overrides: object,
+):  # noqa: ANN201
+    """A deterministic triplet-mining context on a tiny strip (the same on every call)."""
+    from vpr_bench.builtin.tiny_model import TinyGeMConfig, build_tiny_gem
+    from vpr_bench.builtin.triplet import TripletLoss
+    from vpr_bench.specs import IMAGENET
+    from vpr_bench.train.context import TrainContext
+    from vpr_bench.train.tuples import TripletMiningConfig
+
+    train = make_split(root, "train", seed=1, n_db=32, n_q=16)
+    val = make_split(root, "val", seed=2, n_db=20, n_q=10, protocol=VAL_PROTOCOL) if with_val else None
+    options = dict(
+        epochs=epochs, lr=0.01, cache_queries=8, neg_num=4, neg_pool=16, tuples_per_step=2,
+        cache_images=True, checkpoint_every_steps=checkpoint_every_steps, step_size=1, gamma=0.5,
+    )
+    options.update(overrides)
+    config = TripletMiningConfig(**options)  # type: ignore[arg-type]
+    kwargs = {"emit": emit} if emit is not None else {}
+    return TrainContext(
+        model=build_tiny_gem(TinyGeMConfig(width=4, dim=16, seed=0)),
+        loss=TripletLoss(),
+        config=config,
+        train_split=train,
+        val_split=val,
+        preprocess=IMAGENET,
+        run_dir=run_dir,
+        seed=7,
+        resume=resume,
+        **kwargs,
+    )
