@@ -106,7 +106,7 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
         plots=not args.no_plots,
     )
     for problem in result.problems:
-        print(f"error: skipped bad record {problem.path}: {problem.message}", file=sys.stderr)
+        print(f"error: skipped bad record: {problem.message}", file=sys.stderr)
     summary = (
         f"{result.shown} record(s) shown, {result.hidden} hidden (leaderboard=False), "
         f"{len(result.problems)} bad file(s) skipped"

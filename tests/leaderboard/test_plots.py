@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from record_factory import make_record
+
+from vpr_bench.leaderboard.collect import records_frame
+from vpr_bench.leaderboard.plots import plan_plots, section_plots
+
+
+def _rows(tmp_path: Path, **kwargs: object) -> object:
+    record = make_record(**kwargs)  # type: ignore[arg-type]
+    return records_frame([(tmp_path / "r.json", record)])
+
+
+def test_plan_follows_the_data(tmp_path: Path) -> None:
+    full = _rows(tmp_path, per_condition={"night": {"R@1": 40.0}})
+    assert [k for k, _ in plan_plots(full)] == ["recall", "conditions", "speed"]
+    cached = _rows(tmp_path, images_per_s=0.0)
+    assert [k for k, _ in plan_plots(cached)] == ["recall"]
+
+
+def test_plots_are_deterministic_svg_and_png_without_injection(tmp_path: Path) -> None:
+    rows = _rows(tmp_path, method="<script>$x$", images_per_s=0.0)
+    first = section_plots(rows, "stem", "bench <b>")
+    second = section_plots(rows, "stem", "bench <b>")
+    assert sorted(first) == ["plots/stem.recall.png", "plots/stem.recall.svg"]
+    assert first == second
+    svg = first["plots/stem.recall.svg"].decode("utf-8")
+    assert "<script" not in svg and "<b>" not in svg and "<dc:date>" not in svg
+    assert "&lt;script&gt;$x$" in svg  # the label is drawn literally, not as math
+    png = first["plots/stem.recall.png"]
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and b"Software" not in png
