@@ -37,6 +37,9 @@ class ExperimentConfig:
         pca_dim: PCA-whitening output dimension fitted after training (None: no PCA).
         train_dataset: ``--dataset`` style name of the training set (``""``: the method's
             default, ``MethodSpec.train_dataset``); profiles set it, e.g. ``synthcity-train``.
+        val_dataset: ``--dataset`` style name of the model-selection split (never a test
+            split; ``""``: the training dataset's ``val`` split when it has one).
+        pca_samples: At most this many training descriptors fit the PCA (OpenIBL: 10 000).
         model: The model's config dataclass.
         loss: The loss's config dataclass.
         trainer: The trainer's config dataclass.
@@ -48,6 +51,8 @@ class ExperimentConfig:
     device: str = "auto"
     pca_dim: int | None = None
     train_dataset: str = ""
+    val_dataset: str = ""
+    pca_samples: int = 10000
     model: Any = field(default_factory=NoOptions)
     loss: Any = field(default_factory=NoOptions)
     trainer: Any = field(default_factory=NoOptions)

@@ -119,6 +119,10 @@ class ModelSpec:
         preprocess: The input convention of the model.
         summary: One line for ``vpr-bench list models``.
         leaderboard: False for test-only models that must never appear on a leaderboard.
+        prepare: Optional data-dependent initialisation run before training,
+            ``prepare(model, config, images: Iterable[Tensor [B,3,H,W]], seed: int) -> None``
+            (NetVLAD: k-means centroids of local descriptors). ``images`` yields preprocessed
+            batches of training images in a random order.
     """
 
     name: str
@@ -127,10 +131,13 @@ class ModelSpec:
     preprocess: Preprocess = field(default_factory=Preprocess)
     summary: str = ""
     leaderboard: bool = True
+    prepare: LazyCallable | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _check_name("ModelSpec", self.name))
         _check_callable(f"ModelSpec({self.name})", "build", self.build)
+        if self.prepare is not None:
+            _check_callable(f"ModelSpec({self.name})", "prepare", self.prepare)
 
 
 @dataclass(frozen=True)
