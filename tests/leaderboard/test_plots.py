@@ -31,3 +31,14 @@ def test_plots_are_deterministic_svg_and_png_without_injection(tmp_path: Path) -
     assert "&lt;script&gt;$x$" in svg  # the label is drawn literally, not as math
     png = first["plots/stem.recall.png"]
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and b"Software" not in png
+
+
+def test_only_the_best_rows_are_drawn_and_the_title_says_so(tmp_path: Path) -> None:
+    records = [
+        (tmp_path / f"{i}.json", make_record(method=f"m{i:02d}", metrics={"R@1": 50.0 + i}))
+        for i in range(12)
+    ]
+    rows = records_frame(records).sort_values("R@1", ascending=False)
+    svg = section_plots(rows, "s", "b")["plots/s.recall.svg"].decode("utf-8")
+    assert "best 10 of 12" in svg
+    assert "m11.run1" in svg and "m02.run1" in svg and "m01.run1" not in svg

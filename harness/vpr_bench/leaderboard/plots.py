@@ -35,6 +35,9 @@ _RC: dict[str, Any] = {
     "text.parse_math": False,
     "path.simplify": True,
 }
+MAX_OURS = 10
+"""Plots draw our best ``MAX_OURS`` rows (by R@1) and at most ``MAX_PAPER`` paper rows."""
+MAX_PAPER = 4
 _PNG_METADATA = {"Software": None}
 _SVG_METADATA = {"Date": None, "Creator": None}
 
@@ -48,6 +51,14 @@ def _recall_ns(rows: pd.DataFrame) -> list[str]:
 
 def _ours(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["kind"] == "ours"]
+
+
+def _drawn(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows a plot draws: the first ``MAX_OURS`` of ours and ``MAX_PAPER`` paper rows."""
+    import pandas as pd
+
+    paper = rows[rows["kind"] == "paper"]
+    return pd.concat([_ours(rows).head(MAX_OURS), paper.head(MAX_PAPER)])
 
 
 def plan_plots(rows: pd.DataFrame) -> list[tuple[str, str]]:
@@ -97,7 +108,8 @@ def section_plots(rows: pd.DataFrame, stem: str, title: str) -> dict[str, bytes]
     """Render the plots :func:`plan_plots` names for one table.
 
     Args:
-        rows: The table's rows, sorted as on the page (their order sets colours and legends).
+        rows: The table's rows, sorted as on the page (their order sets colours and legends);
+            only the best :data:`MAX_OURS` of ours and :data:`MAX_PAPER` paper rows are drawn.
         stem: File-name stem (see :func:`vpr_bench.leaderboard.render.section_stem`).
         title: Figure title, drawn literally.
 
@@ -110,8 +122,10 @@ def section_plots(rows: pd.DataFrame, stem: str, title: str) -> dict[str, bytes]
         for kind, plot_title in plan_plots(rows):
             fig = figure_cls()  # a bare Figure: no pyplot, no global state, Agg rendering
             ax = fig.subplots()
-            drawers[kind](ax, rows)
-            ax.set_title(_short(f"{title}: {plot_title}", 90))
+            drawers[kind](ax, _drawn(rows))
+            n_ours = len(_ours(rows))
+            shown = f" (best {MAX_OURS} of {n_ours})" if n_ours > MAX_OURS else ""
+            ax.set_title(_short(f"{title}: {plot_title}{shown}", 100))
             fig.tight_layout()
             files.update(_save(fig, stem, kind))
     return files
