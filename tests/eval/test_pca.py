@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+
 from vpr_bench.errors import DataError, UsageError
 from vpr_bench.eval.pca import PcaWhitening, fit_pca
 
