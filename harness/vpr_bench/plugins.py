@@ -49,6 +49,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "vpr_bench.builtin.evaluators",
     "vpr_bench.builtin.trainers",
     "vpr_bench.builtin.observers",
+    "vpr_bench.builtin.train_losses",
+    "vpr_bench.builtin.methods",
 )
 
 _SPEC_TYPES: dict[str, type] = {

@@ -10,7 +10,6 @@ from vpr_bench.data.split import GeoSplit
 from vpr_bench.errors import UsageError
 from vpr_bench.specs import Preprocess
 from vpr_bench.train.images import ImageTensors, extract_descriptors
-from vpr_bench.train.mining import DEFAULT_MAX_ELEMENTS, squared_distances
 
 __all__ = ["check_val_split", "recall_at", "validate"]
 
@@ -37,26 +36,27 @@ def check_val_split(split: GeoSplit) -> None:
 
 
 def recall_at(
-    q_desc: torch.Tensor, db_desc: torch.Tensor, positives: tuple[np.ndarray, ...], ns: tuple[int, ...]
+    q_desc: torch.Tensor, db_desc: torch.Tensor, split: GeoSplit, positives: tuple[np.ndarray, ...]
 ) -> dict[str, float]:
-    """R@N in percent: a query counts at N when one of its N nearest is a positive.
+    """R@N of ``split``'s protocol through the eval engine (exact kNN, then its metrics)."""
+    from vpr_bench.eval.metrics import recall_at_n, required_k
+    from vpr_bench.eval.search import knn
+    from vpr_bench.runtime import RetrievalResult
 
-    The search is exact (squared L2), chunked over queries; ties keep database order.
-    """
-    k = min(max(ns), db_desc.shape[0])
-    rows = max(1, DEFAULT_MAX_ELEMENTS // max(1, db_desc.shape[0]))
-    parts = []
-    for start in range(0, q_desc.shape[0], rows):
-        dist = squared_distances(q_desc[start : start + rows], db_desc)
-        parts.append(torch.sort(dist, dim=1, stable=True).indices[:, :k].cpu())
-    ranked = torch.cat(parts).numpy() if parts else np.empty((0, k), dtype=np.int64)
-    first_hit = np.full(len(positives), np.iinfo(np.int64).max, dtype=np.int64)
-    for q, pos in enumerate(positives):
-        hits = np.flatnonzero(np.isin(ranked[q], pos))
-        if hits.size:
-            first_hit[q] = hits[0]
-    n_q = max(1, len(positives))
-    return {f"R@{n}": 100.0 * float((first_hit < n).sum()) / n_q for n in ns}
+    protocol = split.protocol
+    assert protocol is not None
+    idx, dist = knn(q_desc, db_desc, required_k(protocol), backend="torch", device=q_desc.device)
+    result = RetrievalResult(
+        knn_idx=idx,
+        knn_dist=dist,
+        positives=positives,
+        n_database=len(split.database),
+        query_conditions=tuple(q.condition for q in split.queries),
+        db_place_ids=tuple(r.place_id for r in split.database),
+        query_timestamps=tuple(q.timestamp for q in split.queries),
+        db_timestamps=tuple(r.timestamp for r in split.database),
+    )
+    return recall_at_n(result, protocol)
 
 
 def validate(
@@ -82,4 +82,4 @@ def validate(
     db_desc = extract_descriptors(
         model, database, range(len(database)), device=device, batch_size=batch_size
     )
-    return recall_at(q_desc, db_desc, positives, split.protocol.recall_ns)
+    return recall_at(q_desc, db_desc, split, positives)

@@ -1,0 +1,48 @@
+"""Built-in test methods (never on leaderboards): the tiny model with each built-in trainer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from vpr_bench.hookspecs import hookimpl
+from vpr_bench.specs import MethodSpec
+
+_QUICK = {"trainer.epochs": 2, "trainer.cache_images": True}
+
+
+@hookimpl
+def vpr_bench_methods() -> Iterator[MethodSpec]:
+    """Register ``tiny-triplet``, ``tiny-ms`` and ``tiny-domain``."""
+    yield MethodSpec(
+        name="tiny-triplet",
+        model="tiny-gem",
+        loss="triplet",
+        trainer="triplet-mining",
+        train_dataset="synthcity-train",
+        profiles={
+            "quick": {**_QUICK, "trainer.optimizer": "adam", "trainer.cache_queries": 200,
+                      "trainer.neg_pool": 200, "trainer.tuples_per_step": 8},
+        },
+        summary="Tiny CNN + GeM, triplet loss on mined tuples (smoke tests)",
+        leaderboard=False,
+    )
+    yield MethodSpec(
+        name="tiny-ms",
+        model="tiny-gem",
+        loss="multi-similarity",
+        trainer="place-batches",
+        train_dataset="synthcity-train",
+        profiles={"quick": {**_QUICK, "trainer.optimizer": "adam"}},
+        summary="Tiny CNN + GeM, multi-similarity loss on P x K place batches (smoke tests)",
+        leaderboard=False,
+    )
+    yield MethodSpec(
+        name="tiny-domain",
+        model="tiny-gem",
+        loss="domain-infonce",
+        trainer="domain-pairs",
+        train_dataset="synthcity-train",
+        profiles={"quick": {**_QUICK, "trainer.optimizer": "adam"}},
+        summary="Tiny CNN + GeM, cross-domain InfoNCE on day/night pairs (smoke tests)",
+        leaderboard=False,
+    )
