@@ -71,3 +71,11 @@ def test_help_texts_teach(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["data", "prepare", "--help"])
     assert "--size {tiny,small}" in capsys.readouterr().out
+
+
+def test_prepare_then_check_synthcity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "prepare", "synthcity", "--size", "tiny", "--root", str(tmp_path)]) == 0
+    assert f"written to {tmp_path / 'synthcity-tiny'}" in capsys.readouterr().out
+    root = str(tmp_path / "synthcity-tiny")
+    assert main(["data", "check", "synthcity-test", "--root", root]) == 0
+    assert "OK: all" in capsys.readouterr().out

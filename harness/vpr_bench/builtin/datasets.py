@@ -13,7 +13,6 @@ which protocol it is building.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 from vpr_bench.eval.protocol import EvalProtocol, ResizePolicy
@@ -22,8 +21,6 @@ from vpr_bench.specs import DatasetSpec
 
 __all__ = ["PROTOCOLS", "protocol_for"]
 
-logger = logging.getLogger(__name__)
-_warned: list[bool] = []
 
 _VGA = ResizePolicy.hard(480, 640)
 _NATIVE = ResizePolicy()
@@ -211,12 +208,7 @@ def _builtin_specs() -> Iterator[DatasetSpec]:
 @hookimpl
 def vpr_bench_datasets() -> Iterator[DatasetSpec]:
     """Register the built-in datasets and the embedded synthetic city."""
+    from vpr_bench.data.synthcity.spec import SYNTHCITY
+
     yield from _builtin_specs()
-    try:
-        from vpr_bench.data.synthcity.spec import SYNTHCITY  # type: ignore[import-not-found]
-    except ImportError as exc:
-        if not _warned:
-            _warned.append(True)
-            logger.warning("The synthetic city is not available (%s); it is not registered.", exc)
-    else:
-        yield SYNTHCITY
+    yield SYNTHCITY

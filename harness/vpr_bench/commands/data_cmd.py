@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vpr_bench.commands.context import CliContext
-from vpr_bench.errors import DataError, UsageError
+from vpr_bench.errors import UsageError
 
 HELP = "check or prepare datasets on disk"
 
@@ -37,9 +37,10 @@ differ from the release (the report groups missing files by folder).
 
 PREPARE_EPILOG = """\
 examples:
-  vpr-bench data prepare synthcity                    the tiny city under the default root
-  vpr-bench data prepare synthcity --size small --root /data/synthcity
-  vpr-bench data check synthcity-test --root /data/synthcity
+  vpr-bench data prepare synthcity                    the small city under the default root
+  vpr-bench data prepare synthcity --size tiny --root /tmp/city
+      writes /tmp/city/synthcity-tiny/
+  vpr-bench data check synthcity-test --root /tmp/city/synthcity-tiny
 """
 
 
@@ -90,8 +91,9 @@ def add_parser(subparsers: Any) -> None:
     prepare.add_argument(
         "--size",
         choices=("tiny", "small"),
-        default="tiny",
-        help="tiny: seconds on a CPU (tests, smoke runs); small: a few minutes (default: tiny)",
+        default="small",
+        help="tiny: seconds on a CPU (tests, smoke runs); small: the demo city that "
+        "--dataset synthcity reads (default: small)",
     )
     prepare.add_argument(
         "--root",
@@ -149,12 +151,8 @@ def _prepare_root(args: argparse.Namespace, ctx: CliContext) -> Path:
 
 def _prepare(args: argparse.Namespace, ctx: CliContext) -> int:
     root = _prepare_root(args, ctx)
-    try:
-        from vpr_bench.data.synthcity import prepare  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise DataError(
-            f"The synthetic city generator is not available in this installation ({exc})."
-        ) from exc
+    from vpr_bench.data.synthcity import prepare
+
     written = prepare(root, args.size, seed=args.seed)
     ctx.print(f"synthcity ({args.size}, seed {args.seed}) written to {written}")
     return 0
