@@ -145,5 +145,7 @@ def test_cuda_matches_cpu(tmp_path: Path, model: nn.Module) -> None:
     cpu = extract_descriptors(model, paths, ResizePolicy(), IMAGENET)
     gpu = extract_descriptors(model, paths, ResizePolicy(), IMAGENET, device="cuda")
     np.testing.assert_allclose(gpu, cpu, atol=1e-4)
-    half = extract_descriptors(model, paths, ResizePolicy(), IMAGENET, device="cuda", precision="fp16")
+    half = extract_descriptors(
+        model, paths, ResizePolicy(), IMAGENET, device="cuda", precision="fp16"
+    )
     assert np.abs(half - cpu).max() < 0.05

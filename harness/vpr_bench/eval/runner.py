@@ -187,6 +187,11 @@ def evaluate(
     from vpr_bench.eval.search import knn
     from vpr_bench.provenance import collect_provenance, peak_gpu_mb, peak_host_mb, reset_peak_gpu
 
+    if split not in dataset.splits:
+        raise UsageError(
+            f"Dataset {dataset.name} has no split {split!r}; its splits are "
+            f"{', '.join(dataset.splits)}."
+        )
     protocol = protocol or dataset.protocol_for(split)
     if protocol is None:
         raise UsageError(
