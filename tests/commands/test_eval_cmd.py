@@ -43,7 +43,7 @@ def corridor_run(
 def test_corridor_end_to_end(
     corridor_run: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out, root, folder = corridor_run
+    _, root, folder = corridor_run
     record = read_record(folder / "vprbench-folder.test.json")
     assert record.method == "tiny-gem" and record.leaderboard is False
     assert record.checkpoint_tag == "untrained" and record.weights_sha256 == ""
