@@ -8,8 +8,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.train.synth import tiny_context  # noqa: E402
-from vpr_bench.train.tuples import fit  # noqa: E402
+from tests.train.synth import tiny_context
+from vpr_bench.train.tuples import fit
 
 if __name__ == "__main__":
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))  # as tests/conftest.py

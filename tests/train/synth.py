@@ -72,8 +72,9 @@ def make_split(
         path = folder / f"q_{i:04d}.png"
         Image.fromarray(_render(strip, east, True, rng)).save(path)
         queries.append(ImageRecord(path=path, easting=east, northing=0.0, condition="night"))
-    return GeoSplit(name=name, database=tuple(database), queries=tuple(queries),
-                    protocol=protocol, root=root)
+    return GeoSplit(
+        name=name, database=tuple(database), queries=tuple(queries), protocol=protocol, root=root
+    )
 
 
 VAL_PROTOCOL = EvalProtocol("synthstrip-val", split="val", radius_m=10.0, recall_ns=(1, 5))
@@ -87,10 +88,10 @@ def tiny_context(
     epochs: int = 2,
     resume: bool = False,
     checkpoint_every_steps: int = 2,
-    emit=None,  # noqa: ANN001
+    emit=None,
     with_val: bool = False,
     **overrides: object,
-):  # noqa: ANN201
+):
     """A deterministic triplet-mining context on a tiny strip (the same on every call)."""
     from vpr_bench.builtin.tiny_model import TinyGeMConfig, build_tiny_gem
     from vpr_bench.builtin.triplet import TripletLoss
@@ -99,10 +100,22 @@ def tiny_context(
     from vpr_bench.train.tuples import TripletMiningConfig
 
     train = make_split(root, "train", seed=1, n_db=32, n_q=16)
-    val = make_split(root, "val", seed=2, n_db=20, n_q=10, protocol=VAL_PROTOCOL) if with_val else None
+    val = (
+        make_split(root, "val", seed=2, n_db=20, n_q=10, protocol=VAL_PROTOCOL)
+        if with_val
+        else None
+    )
     options = dict(
-        epochs=epochs, lr=0.01, cache_queries=8, neg_num=4, neg_pool=16, tuples_per_step=2,
-        cache_images=True, checkpoint_every_steps=checkpoint_every_steps, step_size=1, gamma=0.5,
+        epochs=epochs,
+        lr=0.01,
+        cache_queries=8,
+        neg_num=4,
+        neg_pool=16,
+        tuples_per_step=2,
+        cache_images=True,
+        checkpoint_every_steps=checkpoint_every_steps,
+        step_size=1,
+        gamma=0.5,
     )
     options.update(overrides)
     config = TripletMiningConfig(**options)  # type: ignore[arg-type]

@@ -40,7 +40,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return root, _weights(run_dir)
 
 
-class _Crash(RuntimeError):
+class _CrashError(RuntimeError):
     pass
 
 
@@ -49,13 +49,13 @@ def test_exception_mid_epoch_then_resume_is_identical(reference, tmp_path: Path)
     run_dir = tmp_path / "crashed"
     saves = []
 
-    def crash_after_second_checkpoint(event) -> None:  # noqa: ANN001
+    def crash_after_second_checkpoint(event) -> None:
         if event.kind == "checkpoint-saved":
             saves.append(event.payload["step"])
             if len(saves) == 2:
-                raise _Crash("simulated crash")
+                raise _CrashError("simulated crash")
 
-    with pytest.raises(_Crash):
+    with pytest.raises(_CrashError):
         fit(tiny_context(root, run_dir, epochs=EPOCHS, emit=crash_after_second_checkpoint))
     _, meta = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert meta["step"] == 4 and meta["epoch"] == 0  # mid-epoch: 8 steps per epoch

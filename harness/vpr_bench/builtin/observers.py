@@ -42,8 +42,10 @@ def _describe(event: RunEvent) -> str:
     p = event.payload
     if event.kind == "epoch-ended":
         val = " ".join(f"{k}={v:.2f}" for k, v in dict(p.get("val") or {}).items())
-        return (f"epoch {p.get('epoch')}: loss {p.get('loss', float('nan')):.4f} "
-                f"lr {p.get('lr', float('nan')):.2e} {val}".rstrip())
+        return (
+            f"epoch {p.get('epoch')}: loss {p.get('loss', float('nan')):.4f} "
+            f"lr {p.get('lr', float('nan')):.2e} {val}".rstrip()
+        )
     if event.kind == "run-started":
         return f"run started in {p.get('run_dir')} (epoch {p.get('epoch')}, step {p.get('step')})"
     if event.kind == "checkpoint-saved":
@@ -66,8 +68,12 @@ def _jsonl(event: RunEvent) -> None:
     run_dir = _run_dirs.get(event.run_id)
     if run_dir is None:
         return
-    line = {"kind": event.kind, "run_id": event.run_id, "time_utc": event.time_utc,
-            "payload": dict(event.payload)}
+    line = {
+        "kind": event.kind,
+        "run_id": event.run_id,
+        "time_utc": event.time_utc,
+        "payload": dict(event.payload),
+    }
     run_dir.mkdir(parents=True, exist_ok=True)
     with (run_dir / EVENTS_FILE).open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(line, sort_keys=True, default=str) + "\n")

@@ -93,7 +93,9 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def wrap_model(model: nn.Module, info: DistInfo, *, sync_bn: bool, device: torch.device) -> nn.Module:
+def wrap_model(
+    model: nn.Module, info: DistInfo, *, sync_bn: bool, device: torch.device
+) -> nn.Module:
     """Wrap ``model`` in DDP (with SyncBatchNorm when asked); return it unchanged otherwise."""
     if not info.enabled:
         return model

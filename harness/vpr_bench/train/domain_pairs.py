@@ -45,8 +45,13 @@ class DomainPairParadigm:
         self.seed = ctx.seed
         self.n = len(ctx.pairs)
         paths = [a.path for a, _ in ctx.pairs] + [b.path for _, b in ctx.pairs]
-        self.images = ImageTensors(paths, ctx.preprocess, engine.size,
-                                   cache=self.cfg.cache_images, workers=self.cfg.num_workers)
+        self.images = ImageTensors(
+            paths,
+            ctx.preprocess,
+            engine.size,
+            cache=self.cfg.cache_images,
+            workers=self.cfg.num_workers,
+        )
 
     def rounds(self, epoch: int) -> int:
         """One plan per epoch."""

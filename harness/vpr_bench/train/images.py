@@ -105,7 +105,7 @@ def extract_descriptors(
     device: torch.device,
     batch_size: int = 32,
 ) -> torch.Tensor:
-    """Descriptors of ``images[indices]`` in eval mode, as a float32 ``[n, D]`` tensor on ``device``.
+    """Descriptors of ``images[indices]`` in eval mode: float32 ``[n, D]`` on ``device``.
 
     The model's training mode is restored afterwards.
     """

@@ -29,7 +29,13 @@ from vpr_bench.train.distributed import DistInfo, init_distributed, unwrap, wrap
 from vpr_bench.train.schedule import build_optimizer, build_scheduler
 from vpr_bench.train.validate import check_val_split, validate
 
-__all__ = ["Engine", "NonFiniteLossError", "Paradigm", "TrainingInterrupted", "seed_everything"]
+__all__ = [
+    "Engine",
+    "NonFiniteLossError",
+    "Paradigm",
+    "TrainingInterruptedError",
+    "seed_everything",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,7 @@ class NonFiniteLossError(VprBenchError):
     """Too many consecutive steps produced a NaN or infinite loss."""
 
 
-class TrainingInterrupted(VprBenchError):
+class TrainingInterruptedError(VprBenchError):
     """Ctrl-C stopped the run after a checkpoint was saved (exit code 130)."""
 
     exit_code = 130
@@ -97,7 +103,9 @@ class Engine:
             check_val_split(ctx.val_split)
         self.model = ctx.model.to(self.device)
         self.loss_fn = ctx.loss.to(self.device)
-        self.ddp_model = wrap_model(self.model, self.info, sync_bn=self.cfg.sync_bn, device=self.device)
+        self.ddp_model = wrap_model(
+            self.model, self.info, sync_bn=self.cfg.sync_bn, device=self.device
+        )
         self.optimizer = build_optimizer(self.model.parameters(), self.cfg)
         self.scheduler = build_scheduler(self.optimizer, self.cfg)
         self.amp_dtype = _amp_dtype(self.device, self.cfg.amp)
@@ -147,9 +155,17 @@ class Engine:
         epoch, round_idx, pos, plan = 0, 0, 0, None
         if self.ctx.resume:
             epoch, round_idx, pos, plan = self._restore(paradigm)
-        self._emit("run-started", {"run_dir": str(self.ctx.run_dir), "resumed": self.ctx.resume,
-                                   "epoch": epoch, "step": self.step, "method": self.ctx.method,
-                                   "world_size": self.info.world_size})
+        self._emit(
+            "run-started",
+            {
+                "run_dir": str(self.ctx.run_dir),
+                "resumed": self.ctx.resume,
+                "epoch": epoch,
+                "step": self.step,
+                "method": self.ctx.method,
+                "world_size": self.info.world_size,
+            },
+        )
         self.model.train()
         self._safe = (epoch, round_idx, pos, plan)
         try:
@@ -165,7 +181,10 @@ class Engine:
                         self._safe = (epoch, round_idx, pos, plan)
                         if loss is not None:
                             losses.append(loss)
-                        if self.cfg.checkpoint_every_steps and self.step % self.cfg.checkpoint_every_steps == 0:
+                        if (
+                            self.cfg.checkpoint_every_steps
+                            and self.step % self.cfg.checkpoint_every_steps == 0
+                        ):
                             self._save("last", paradigm, epoch, round_idx, pos, plan)
                     plan, round_idx = None, round_idx + 1
                     self._safe = (epoch, round_idx, 0, None)
@@ -179,7 +198,7 @@ class Engine:
             if self._safe is not None:
                 self._save("last", paradigm, *self._safe)
             self._emit("run-failed", {"error": "interrupted (Ctrl-C)", "step": self.step})
-            raise TrainingInterrupted(
+            raise TrainingInterruptedError(
                 f"Interrupted; checkpoint saved. Resume with --resume {self.ctx.run_dir}"
             ) from None
         except Exception as exc:
@@ -187,10 +206,23 @@ class Engine:
             raise
         final = self._save_weights("final")
         best = self.ckpt_dir / "best.pt" if (self.ckpt_dir / "best.pt").exists() else None
-        outcome = TrainOutcome(self.ctx.run_dir, best, final, dict(self.best), list(self.history),
-                               dict(self.ctx.config_dict))
-        self._emit("run-finished", {"best_val": outcome.best_val, "final_checkpoint": str(final),
-                                    "steps": self.step, "skipped_steps": self.skipped})
+        outcome = TrainOutcome(
+            self.ctx.run_dir,
+            best,
+            final,
+            dict(self.best),
+            list(self.history),
+            dict(self.ctx.config_dict),
+        )
+        self._emit(
+            "run-finished",
+            {
+                "best_val": outcome.best_val,
+                "final_checkpoint": str(final),
+                "steps": self.step,
+                "skipped_steps": self.skipped,
+            },
+        )
         return outcome
 
     def _optimizer_step(
@@ -207,7 +239,8 @@ class Engine:
         total = 0.0
         finite = True
         for i, rows in enumerate(micro):
-            sync = nullcontext() if i == len(micro) - 1 or not self.info.enabled else self.ddp_model.no_sync()  # type: ignore[operator]
+            last = i == len(micro) - 1 or not self.info.enabled
+            sync: Any = nullcontext() if last else self.ddp_model.no_sync()  # type: ignore[operator]
             with sync:
                 loss = paradigm.loss(self, self.shard(rows)) / len(micro)
                 if not torch.isfinite(loss.detach()):
@@ -219,7 +252,9 @@ class Engine:
             self.optimizer.zero_grad(set_to_none=True)
             self.skipped += 1
             self._bad_run += 1
-            log.warning("Non-finite loss at step %d: step skipped (%d in a row).", self.step, self._bad_run)
+            log.warning(
+                "Non-finite loss at step %d: step skipped (%d in a row).", self.step, self._bad_run
+            )
             if self._bad_run >= self.cfg.max_bad_steps:
                 raise NonFiniteLossError(
                     f"{self._bad_run} consecutive steps gave a NaN/inf loss (last at step "
@@ -246,25 +281,39 @@ class Engine:
     def _end_epoch(self, epoch: int, losses: list[float]) -> bool:
         lr = float(self.optimizer.param_groups[0]["lr"])
         record: dict[str, Any] = {
-            "epoch": epoch + 1, "step": self.step, "lr": lr, "skipped_steps": self.skipped,
+            "epoch": epoch + 1,
+            "step": self.step,
+            "lr": lr,
+            "skipped_steps": self.skipped,
             "loss": float(np.mean(losses)) if losses else math.nan,
         }
         stop = False
         val_due = self.cfg.val_every and (epoch + 1) % self.cfg.val_every == 0
         if self.ctx.val_split is not None and val_due:
-            metrics = validate(self.model, self.ctx.val_split, self.ctx.preprocess, size=self.size,
-                               device=self.device, batch_size=self.cfg.extract_batch_size)
+            metrics = validate(
+                self.model,
+                self.ctx.val_split,
+                self.ctx.preprocess,
+                size=self.size,
+                device=self.device,
+                batch_size=self.cfg.extract_batch_size,
+            )
             record["val"] = metrics
             key = self.cfg.select_metric
             if key not in metrics:
-                raise VprBenchError(f"trainer.select_metric {key!r} is not one of {sorted(metrics)}.")
+                raise VprBenchError(
+                    f"trainer.select_metric {key!r} is not one of {sorted(metrics)}."
+                )
             if not self.best or metrics[key] > self.best[key]:
                 self.best = dict(metrics)
                 self.bad_epochs = 0
                 self._save_weights("best", {"epoch": epoch + 1, "val": metrics})
             else:
                 self.bad_epochs += 1
-                stop = bool(self.cfg.early_stop_patience) and self.bad_epochs >= self.cfg.early_stop_patience
+                stop = (
+                    bool(self.cfg.early_stop_patience)
+                    and self.bad_epochs >= self.cfg.early_stop_patience
+                )
         if self.scheduler is not None:
             self.scheduler.step()
         self.history.append(record)
@@ -273,12 +322,24 @@ class Engine:
 
     # -- checkpoints -----------------------------------------------------------------------
     def _meta(self, epoch: int) -> dict[str, Any]:
-        return {"method": self.ctx.method, "epoch": epoch, "step": self.step,
-                "best_val": self.best, "config": dict(self.ctx.config_dict),
-                "select_metric": self.cfg.select_metric}
+        return {
+            "method": self.ctx.method,
+            "epoch": epoch,
+            "step": self.step,
+            "best_val": self.best,
+            "config": dict(self.ctx.config_dict),
+            "select_metric": self.cfg.select_metric,
+        }
 
-    def _save(self, name: str, paradigm: Paradigm, epoch: int, round_idx: int, pos: int,
-              plan: torch.Tensor | None) -> None:
+    def _save(
+        self,
+        name: str,
+        paradigm: Paradigm,
+        epoch: int,
+        round_idx: int,
+        pos: int,
+        plan: torch.Tensor | None,
+    ) -> None:
         if not self.info.is_main:
             return
         state = {
@@ -288,11 +349,18 @@ class Engine:
             "scaler": self.scaler.state_dict(),
             "rng": ckpt.capture_rng_state(),
             "paradigm": paradigm.state_dict(),
-            "loop": {"epoch": epoch, "round": round_idx, "pos": pos, "step": self.step,
-                     "plan": plan if plan is not None else torch.empty(0, 0, dtype=torch.long),
-                     "has_plan": plan is not None, "bad_epochs": self.bad_epochs,
-                     "skipped": self.skipped, "best": dict(self.best),
-                     "history": _tensor_free(self.history)},
+            "loop": {
+                "epoch": epoch,
+                "round": round_idx,
+                "pos": pos,
+                "step": self.step,
+                "plan": plan if plan is not None else torch.empty(0, 0, dtype=torch.long),
+                "has_plan": plan is not None,
+                "bad_epochs": self.bad_epochs,
+                "skipped": self.skipped,
+                "best": dict(self.best),
+                "history": _tensor_free(self.history),
+            },
         }
         path = ckpt.save_checkpoint(self.ckpt_dir / f"{name}.pt", state, self._meta(epoch))
         self._emit("checkpoint-saved", {"path": str(path), "epoch": epoch, "step": self.step})

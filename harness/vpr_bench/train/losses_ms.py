@@ -3,8 +3,9 @@
 * Multi-similarity (Wang et al., CVPR 2019): on cosine similarities ``S`` of a batch of P places
   x K views, a positive pair (i, j) is kept when ``S_ij - eps < max_{neg} S_ik`` and a negative
   pair when ``S_ik + eps > min_{pos} S_ij``; then
-  ``L_i = 1/alpha log(1 + sum_pos exp(-alpha (S_ij - lam))) + 1/beta log(1 + sum_neg exp(beta (S_ik - lam)))``
-  averaged over anchors. Defaults alpha=2, beta=50, lam=0.5, eps=0.1 as in the paper.
+  ``L_i = 1/alpha log(1 + sum_pos exp(-alpha (S_ij - lam)))``
+  ``+ 1/beta log(1 + sum_neg exp(beta (S_ik - lam)))`` averaged over anchors. Defaults
+  alpha=2, beta=50, lam=0.5, eps=0.1 as in the paper.
 * Domain InfoNCE: rows of ``a`` and ``b`` are the same places in two domains; symmetric
   cross-entropy of ``a b^T / tau`` against the diagonal.
 """

@@ -96,7 +96,7 @@ def training_ground_truth(
 def pad_index_lists(
     lists: Sequence[np.ndarray], fill: int, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
-    """Stack ragged index lists into a ``[len(lists), max_len]`` int64 tensor padded with ``fill``."""
+    """Stack ragged index lists into a ``[len(lists), max_len]`` int64 tensor, ``fill``-padded."""
     width = max([1, *(len(x) for x in lists)])
     out = np.full((len(lists), width), fill, dtype=np.int64)
     for row, values in enumerate(lists):
@@ -153,7 +153,7 @@ def mine_tuples(
     for start in range(0, q_desc.shape[0], rows):
         sl = slice(start, start + rows)
         q = q_desc[sl].float()
-        dist = ((q * q).sum(1, keepdim=True) + db_sq[None, :] - 2.0 * (q @ db_desc.float().T))
+        dist = (q * q).sum(1, keepdim=True) + db_sq[None, :] - 2.0 * (q @ db_desc.float().T)
         dist.clamp_(min=0.0)
         pos_out[sl] = _nearest_positive(dist, positives[sl].to(device))
         neg_out[sl] = _hardest_negatives(

@@ -77,8 +77,9 @@ class PlaceParadigm:
                 "trainer.views_per_place or raise trainer.pos_radius_m."
             )
         paths = [r.path for r in (*split.queries, *split.database)]
-        self.images = ImageTensors(paths, ctx.preprocess, engine.size, cache=cfg.cache_images,
-                                   workers=cfg.num_workers)
+        self.images = ImageTensors(
+            paths, ctx.preprocess, engine.size, cache=cfg.cache_images, workers=cfg.num_workers
+        )
 
     def rounds(self, epoch: int) -> int:
         """One plan per epoch."""

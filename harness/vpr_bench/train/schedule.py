@@ -42,7 +42,8 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], config: Any) -> torch.
     if name == "adamw":
         return torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     raise ConfigError(
-        f"trainer.optimizer = {config.optimizer!r} is not known; use one of {', '.join(OPTIMIZERS)}."
+        f"trainer.optimizer = {config.optimizer!r} is not known; "
+        f"use one of {', '.join(OPTIMIZERS)}."
     )
 
 
@@ -70,5 +71,6 @@ def build_scheduler(
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs))
     raise ConfigError(
-        f"trainer.scheduler = {config.scheduler!r} is not known; use one of {', '.join(SCHEDULERS)}."
+        f"trainer.scheduler = {config.scheduler!r} is not known; "
+        f"use one of {', '.join(SCHEDULERS)}."
     )

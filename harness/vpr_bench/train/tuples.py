@@ -11,6 +11,7 @@ mode, no jitter; sharded over ranks), tuples are mined on the device
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -67,10 +68,12 @@ class TupleParadigm:
         self.n_q = len(self.gt.query_ids)
         paths = [split.queries[int(i)].path for i in self.gt.query_ids]
         paths += [r.path for r in split.database]
-        self.images = ImageTensors(paths, ctx.preprocess, engine.size, cache=cfg.cache_images,
-                                   workers=cfg.num_workers)
-        self.miner = TupleMiner(self.gt, neg_num=cfg.neg_num, neg_pool=cfg.neg_pool,
-                                device=engine.device)
+        self.images = ImageTensors(
+            paths, ctx.preprocess, engine.size, cache=cfg.cache_images, workers=cfg.num_workers
+        )
+        self.miner = TupleMiner(
+            self.gt, neg_num=cfg.neg_num, neg_pool=cfg.neg_pool, device=engine.device
+        )
 
     def rounds(self, epoch: int) -> int:
         """Number of cache refreshes in an epoch."""
@@ -88,14 +91,20 @@ class TupleParadigm:
         model = unwrap(engine.ddp_model)
         n_images = len(self.images)
 
-        def compute(indices: list[int] | tuple[int, ...]) -> torch.Tensor:
-            return extract_descriptors(model, self.images, list(indices), device=engine.device,
-                                       batch_size=self.cfg.extract_batch_size)
+        def compute(indices: Sequence[int]) -> torch.Tensor:
+            return extract_descriptors(
+                model,
+                self.images,
+                list(indices),
+                device=engine.device,
+                batch_size=self.cfg.extract_batch_size,
+            )
 
         desc = gather_sharded(compute, n_images, engine.info)
         q_desc, db_desc = desc[: self.n_q], desc[self.n_q :]
-        return self.miner.mine(chunk, q_desc[chunk.to(desc.device)], db_desc,
-                               round_seed(self.seed, epoch, round_idx))
+        return self.miner.mine(
+            chunk, q_desc[chunk.to(desc.device)], db_desc, round_seed(self.seed, epoch, round_idx)
+        )
 
     def loss(self, engine: Engine, rows: torch.Tensor) -> torch.Tensor:
         """Triplet-style loss of tuples ``rows`` ``[b, 2 + neg_num]``."""
