@@ -1,6 +1,7 @@
 """The ``place-batches`` trainer: P places x K views per batch, in-batch mining.
 
-Places come from ``place_id`` when the training records carry one; otherwise each database
+Places come from ``place_id`` when every training record carries one and some id is shared by
+several images; otherwise each database
 image is a place whose views are itself and the queries within ``pos_radius_m`` that have it as
 their nearest database image. Places with fewer than K views are skipped. Each epoch shuffles
 the places (seeded by ``seed + epoch``) and draws K views per place; the loss (batch kind
@@ -48,7 +49,8 @@ def group_places(split: GeoSplit, radius_m: float) -> list[list[int]]:
         groups: dict[str, list[int]] = defaultdict(list)
         for i, record in enumerate(records):
             groups[str(record.place_id)].append(i)
-        return [groups[k] for k in sorted(groups)]
+        if any(len(g) > 1 for g in groups.values()):  # ids that group views, not per-image ids
+            return [groups[k] for k in sorted(groups)]
     from scipy.spatial import cKDTree
 
     n_q = len(split.queries)
