@@ -21,8 +21,16 @@ def test_nearest_positive_and_hardest_negatives_when_the_pool_covers_everything(
     positives = pad_index_lists([np.array([0, 1, 3])], -1)  # nearest in descriptor space: 1
     non_negatives = pad_index_lists([np.array([0, 1, 2, 3])], -1)  # 2 is close but excluded
     cache = torch.full((1, 3), -1)
-    pos, negs = mine_tuples(q, db, positives, non_negatives, cache, neg_num=3, neg_pool=100,
-                            generator=torch.Generator().manual_seed(0))
+    pos, negs = mine_tuples(
+        q,
+        db,
+        positives,
+        non_negatives,
+        cache,
+        neg_num=3,
+        neg_pool=100,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert pos.tolist() == [1]
     assert negs.tolist() == [[4, 6, 5]]  # distances 0.04, 0.09, 4.0
 
@@ -33,8 +41,16 @@ def test_previous_negatives_join_the_random_pool() -> None:
     positives = pad_index_lists([np.array([49])], -1)
     non_negatives = pad_index_lists([np.array([49])], -1)
     cache = torch.tensor([[0]])  # the hardest negative, used last round
-    pos, negs = mine_tuples(q, db, positives, non_negatives, cache, neg_num=1, neg_pool=1,
-                            generator=torch.Generator().manual_seed(3))
+    _, negs = mine_tuples(
+        q,
+        db,
+        positives,
+        non_negatives,
+        cache,
+        neg_num=1,
+        neg_pool=1,
+        generator=torch.Generator().manual_seed(3),
+    )
     assert negs.tolist() == [[0]]
 
 
@@ -47,8 +63,13 @@ def test_random_pool_is_a_subset_of_the_negatives_and_chunking_does_not_matter()
     cache = torch.full((20, 5), -1)
     args = (q, db, positives, non_negatives, cache)
     a = mine_tuples(*args, neg_num=5, neg_pool=40, generator=torch.Generator().manual_seed(1))
-    b = mine_tuples(*args, neg_num=5, neg_pool=40, generator=torch.Generator().manual_seed(1),
-                    max_elements=300 * 3)
+    b = mine_tuples(
+        *args,
+        neg_num=5,
+        neg_pool=40,
+        generator=torch.Generator().manual_seed(1),
+        max_elements=300 * 3,
+    )
     assert torch.equal(a[0], b[0])
     for row, negs in enumerate(a[1].tolist()):
         assert not set(negs) & set(range(row, row + 30))
@@ -57,9 +78,16 @@ def test_random_pool_is_a_subset_of_the_negatives_and_chunking_does_not_matter()
 
 def test_too_few_negatives_is_a_clear_error() -> None:
     with pytest.raises(DataError, match="fewer than neg_num=3"):
-        mine_tuples(_line([0.0]), _line([1.0, 2.0, 3.0]), pad_index_lists([np.array([0])], -1),
-                    pad_index_lists([np.array([0, 1])], -1), torch.full((1, 3), -1),
-                    neg_num=3, neg_pool=10, generator=torch.Generator())
+        mine_tuples(
+            _line([0.0]),
+            _line([1.0, 2.0, 3.0]),
+            pad_index_lists([np.array([0])], -1),
+            pad_index_lists([np.array([0, 1])], -1),
+            torch.full((1, 3), -1),
+            neg_num=3,
+            neg_pool=10,
+            generator=torch.Generator(),
+        )
 
 
 def test_ground_truth_drops_queries_without_positive_and_miner_updates_cache() -> None:
