@@ -20,8 +20,13 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         trainer="triplet-mining",
         train_dataset="synthcity-train",
         profiles={
-            "quick": {**_QUICK, "trainer.optimizer": "adam", "trainer.cache_queries": 200,
-                      "trainer.neg_pool": 200, "trainer.tuples_per_step": 8},
+            "quick": {
+                **_QUICK,
+                "trainer.optimizer": "adam",
+                "trainer.cache_queries": 200,
+                "trainer.neg_pool": 200,
+                "trainer.tuples_per_step": 8,
+            },
         },
         summary="Tiny CNN + GeM, triplet loss on mined tuples (smoke tests)",
         leaderboard=False,
