@@ -119,8 +119,6 @@ def _method(**profiles: dict[str, object]) -> MethodSpec:
 
 def test_experiment_layers_profile_file_and_sets(tmp_path: Path) -> None:
     registries = isolated_manager().registries()
-    if "triplet-mining" not in registries.trainers:
-        pytest.skip("the triplet-mining trainer is not registered yet")
     method = _method(quick={"model.width": 8, "seed": 5})
     path = tmp_path / "exp.toml"
     path.write_text("[model]\ndim = 32\n")

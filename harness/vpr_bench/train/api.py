@@ -19,7 +19,7 @@ from vpr_bench.atomic import atomic_write_json
 from vpr_bench.errors import DataError, UsageError
 from vpr_bench.registry import Registries, resolve
 from vpr_bench.runtime import RunEvent
-from vpr_bench.specs import BatchKind, DatasetSpec, MethodSpec
+from vpr_bench.specs import BatchKind, DatasetSpec, MethodSpec, ModelSpec
 from vpr_bench.train.context import TrainContext, TrainOutcome
 
 __all__ = ["new_run_dir", "resolve_device", "train_method"]
@@ -65,6 +65,46 @@ def _pairs(spec: DatasetSpec, root: Path) -> list[Any]:
     return loader(root)
 
 
+def _val_split(
+    registries: Registries, config: Any, spec: DatasetSpec, split: str, root: Path
+) -> Any:
+    """The model-selection split: ``config.val_dataset``, else the training set's ``val``."""
+    if config.val_dataset:
+        val_spec, val_name = registries.dataset_split(config.val_dataset)
+        val_root = root if val_spec.name == spec.name else _root(val_spec, None)
+        return resolve(val_spec.load)(val_root, val_name)
+    if spec.protocol_for("val") is not None and split != "val":
+        return resolve(spec.load)(root, "val")
+    return None
+
+
+def _prepare_model(model_spec: ModelSpec, model: Any, config: Any, train_split: Any) -> None:
+    """Run the model's data-dependent initialisation on training images in a seeded order."""
+    import numpy as np
+
+    from vpr_bench.data.images import make_loader
+    from vpr_bench.eval.protocol import ResizePolicy
+
+    records = list(train_split.database) + list(train_split.queries)
+    order = np.random.default_rng(config.seed).permutation(len(records))
+    paths = [records[int(i)].path for i in order]
+    height = int(getattr(config.trainer, "height", 0) or 0)
+    width = int(getattr(config.trainer, "width", 0) or 0)
+    if height:
+        policy = ResizePolicy.hard(height, width or height)
+    elif model_spec.preprocess.train_size is not None:
+        policy = ResizePolicy.hard(*model_spec.preprocess.train_size)
+    else:
+        policy = ResizePolicy()
+    device = resolve_device(config.device)
+    model.to(device)
+    batches = (
+        batch for _, batch in make_loader(paths, policy, model_spec.preprocess, batch_size=16)
+    )
+    log.info("Initialising %s from training images (prepare step)", model_spec.name)
+    resolve(model_spec.prepare)(model, config.model, batches, config.seed)
+
+
 def train_method(
     method: MethodSpec,
     registries: Registries,
@@ -103,8 +143,6 @@ def train_method(
     from vpr_bench.config import flatten
     from vpr_bench.experiment import resolve_experiment
 
-    dataset_name = dataset_name or method.train_dataset
-    registries.check_method(method, dataset_name)
     if resume is not None:
         if profile or config_file or sets or seed is not None:
             raise UsageError(
@@ -127,6 +165,8 @@ def train_method(
         config = resolve_experiment(
             method, registries, profile=profile, config_file=config_file, sets=sets, extra=extra
         )
+        dataset_name = dataset_name or config.train_dataset or method.train_dataset
+        registries.check_method(method, dataset_name)
         run_dir = new_run_dir(runs_dir, method.name)
     if device is not None:
         config.device = device
@@ -134,15 +174,14 @@ def train_method(
     root = _root(spec, data_root)
     loader = resolve(spec.load)
     train_split = loader(root, split)
-    val_split = None
-    val_protocol = spec.protocol_for("val")
-    if val_protocol is not None and split != "val":
-        val_split = loader(root, "val")
+    val_split = _val_split(registries, config, spec, split, root)
     loss_spec = registries.losses.get(method.loss)
     pairs = _pairs(spec, root) if loss_spec.batch_kind is BatchKind.DOMAIN_PAIRS else None
     model_spec = registries.models.get(method.model)
     model = resolve(model_spec.build)(config.model)
     loss = resolve(loss_spec.build)(config.loss)
+    if model_spec.prepare is not None and resume is None:
+        _prepare_model(model_spec, model, config, train_split)
     record = {
         "experiment": config.to_dict(),
         "method": method.name,
