@@ -114,7 +114,7 @@ def apply_condition(view: View, condition: str, rng: np.random.Generator) -> np.
     if condition == "day":
         rgb *= np.float32(rng.uniform(0.88, 1.12))
     elif condition == "dusk":
-        rgb *= np.array([0.95, 0.68, 0.5], np.float32) * np.float32(rng.uniform(0.45, 0.6))
+        rgb *= np.array([1.0, 0.8, 0.62], np.float32) * np.float32(rng.uniform(0.7, 0.85))
         rgb[sky] = _sky(view, np.array([0.95, 0.55, 0.3]), np.array([0.35, 0.25, 0.45]))[
             np.nonzero(sky)[0], 0
         ]
@@ -132,15 +132,15 @@ def apply_condition(view: View, condition: str, rng: np.random.Generator) -> np.
         pool = np.linspace(0.0, 0.25, hh, dtype=np.float32)[:, None] * _LIT  # headlights
         rgb[ground] += np.broadcast_to(pool[:, None, :], rgb.shape)[ground]
     elif condition == "fog":
-        visibility = np.float32(rng.uniform(7.0, 14.0))
+        visibility = np.float32(rng.uniform(9.0, 18.0))
         fog = np.array([0.78, 0.79, 0.81], np.float32)
         keep = np.exp(-np.minimum(view.depth, 1e4) / visibility)[..., None]
         rgb = rgb * keep + fog * (1.0 - keep)
     elif condition == "rain":
         grey = rgb.mean(axis=2, keepdims=True)
-        rgb = (0.5 * rgb + 0.5 * grey) * np.array([0.85, 0.9, 1.0], np.float32) * 0.62
+        rgb = (0.7 * rgb + 0.3 * grey) * np.array([0.9, 0.94, 1.0], np.float32) * 0.8
         rgb[sky] = np.array([0.5, 0.52, 0.56], np.float32)
-        rgb[label == LABEL_ROAD] *= 0.6
+        rgb[label == LABEL_ROAD] *= 0.7
         rgb[label == LABEL_FAR] = 0.45
     elif condition == "season":
         tree = label == LABEL_TREE

@@ -111,7 +111,8 @@ def _draw_building(
     width = c1 - c0
     z = np.arange(top, dtype=np.float32)[:, None] / ppm  # metres above street
     x = np.arange(width, dtype=np.float32)[None, :] / ppm  # metres from the building's left
-    wall = _WALLS[rng.integers(len(_WALLS))] + rng.uniform(-0.06, 0.06, 3).astype(np.float32)
+    base = _WALLS[rng.integers(len(_WALLS))]
+    wall = 0.4 * base + 0.6 * rng.uniform(0.15, 0.95, 3).astype(np.float32)
     block = np.empty((top, width, 3), np.float32)
     block[:] = np.clip(wall, 0.0, 1.0)
     lab = np.full((top, width), LABEL_WALL, np.uint8)

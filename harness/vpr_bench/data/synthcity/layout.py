@@ -211,7 +211,7 @@ def plan_city(size: SynthCitySize, seed: int) -> StreetPlan:
         rng.shuffle(conditions)
         for q in range(n_q):
             side = own[int(rng.integers(len(own)))]
-            lateral = float(rng.uniform(1.5, 4.0)) * (1.0 if rng.random() < 0.5 else -1.0)
+            lateral = float(rng.uniform(0.5, 2.5)) * (1.0 if rng.random() < 0.5 else -1.0)
             stream += 1
             poses.append(
                 Pose(
@@ -222,8 +222,8 @@ def plan_city(size: SynthCitySize, seed: int) -> StreetPlan:
                     float(rng.uniform(1.0, side.length - 1.0)),
                     STREET_HALF_WIDTH_M + lateral,
                     float(rng.uniform(1.6, 2.8)),
-                    float(rng.uniform(-20.0, 20.0)),
-                    float(rng.uniform(4.0, 20.0)),
+                    float(rng.uniform(-8.0, 8.0)),
+                    float(rng.uniform(9.0, 15.0)),
                     (conditions[q],),
                     bool(rng.random() < 0.5),
                     stream,
