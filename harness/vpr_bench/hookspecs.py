@@ -180,7 +180,7 @@ def vpr_bench_methods() -> Iterable[MethodSpec]:  # type: ignore[empty-body]
         @hookimpl
         def vpr_bench_methods():
             yield MethodSpec(
-                name="tiny-triplet",
+                name="my-tiny-triplet",
                 model="tiny-gem", loss="triplet", trainer="triplet-mining",
                 train_dataset="synthcity-train",
                 profiles={"quick": {"epochs": 1}},
