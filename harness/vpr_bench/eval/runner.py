@@ -182,6 +182,7 @@ def evaluate(
     from vpr_bench.data.geo import split_positives
     from vpr_bench.eval.cache import DescriptorCache
     from vpr_bench.eval.extract import extract_with_stats
+    from vpr_bench.eval.grouped import grouped_knn, retrieval_groups
     from vpr_bench.eval.metrics import compute_metrics, required_k
     from vpr_bench.eval.predictions import relative_names, save_predictions
     from vpr_bench.eval.search import knn
@@ -229,14 +230,18 @@ def evaluate(
     if pca is not None:
         db_desc, q_desc = pca.apply(np.asarray(db_desc)), pca.apply(np.asarray(q_desc))
     k = max(required_k(protocol, evaluators), GRID_TOP if save_grid else 1)
+    groups = retrieval_groups(geo)  # MSLS val: each query searches its own city only
+    search_opts: dict[str, Any] = {
+        "device": dev,
+        "index_factory": None if protocol.exact else protocol.search,
+    }
     start = time.perf_counter()
-    knn_idx, knn_dist = knn(
-        q_desc,
-        db_desc,
-        k,
-        device=dev,
-        index_factory=None if protocol.exact else protocol.search,
-    )
+    if groups is None:
+        knn_idx, knn_dist = knn(q_desc, db_desc, k, **search_opts)
+    else:
+        knn_idx, knn_dist = grouped_knn(
+            q_desc, db_desc, k, query_groups=groups[0], db_groups=groups[1], **search_opts
+        )
     search_s = time.perf_counter() - start
     result = RetrievalResult(
         knn_idx=knn_idx,
@@ -268,6 +273,7 @@ def evaluate(
             "pca_dim": pca.n_components if pca is not None else None,
             "descriptor_cache": use_cache,
             "world_size": distributed.world_size(),
+            "retrieval_within_groups": groups is not None,
         },
     }
     counts = {"n_database": len(geo.database), **dict(scored.counts)}

@@ -111,7 +111,12 @@ def _block(
     import torch
 
     part = x[start:stop]
-    t = torch.from_numpy(np.ascontiguousarray(part)) if isinstance(part, np.ndarray) else part
+    # A copy only when needed: torch warns on read-only arrays (e.g. memmaps opened with "r").
+    t = (
+        torch.from_numpy(np.array(part, order="C", copy=None if part.flags.writeable else True))
+        if isinstance(part, np.ndarray)
+        else part
+    )
     t = t.to(device=device, dtype=torch.float32)
     if not bool(torch.isfinite(t).all()):
         raise UsageError(
