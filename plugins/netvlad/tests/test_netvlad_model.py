@@ -11,7 +11,7 @@ from torch import nn
 
 from vpr_bench.errors import ConfigError
 from vpr_bench_netvlad.backbones import build_trunk
-from vpr_bench_netvlad.config import NetVLADConfig, NetVLADMethodConfig
+from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_netvlad.model import build_netvlad
 
 VGG_LAYERS = "CRCRMCRCRMCRCRCRMCRCRCRMCRCRC"  # modules 0..28: conv, relu, max-pool; ends at conv5_3
@@ -98,10 +98,11 @@ def test_config_errors() -> None:
         NetVLADConfig(backbone="vgg19")
     with pytest.raises(ConfigError, match="num_clusters must be >= 1"):
         NetVLADConfig(num_clusters=0)
-    with pytest.raises(ConfigError, match="neg_pool"):
-        NetVLADMethodConfig(neg_pool=5, neg_num=10)
-    with pytest.raises(ConfigError, match="both image_height and image_width"):
-        NetVLADMethodConfig(image_height=None)
+    with pytest.raises(ConfigError, match="train_layers = 'conv6'"):
+        NetVLADConfig(train_layers="conv6")
+    for name in ("init_images", "init_per_image", "init_iters"):
+        with pytest.raises(ConfigError, match=rf"NetVLADConfig.{name} must be >= 1, got 0"):
+            NetVLADConfig(**{name: 0})
 
 
 def test_forward_rejects_non_rgb() -> None:

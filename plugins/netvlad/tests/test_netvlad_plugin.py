@@ -6,59 +6,107 @@ import math
 import subprocess
 import sys
 
+import pytest
+
 from vpr_bench import MATCONVNET, ResizePolicy
 from vpr_bench.builtin.triplet import TripletConfig
-from vpr_bench.config import apply_overrides
-from vpr_bench.registry import resolve
+from vpr_bench.errors import ConfigError
+from vpr_bench.experiment import ExperimentConfig, resolve_experiment
+from vpr_bench.registry import Registries, resolve
 from vpr_bench.testing import isolated_manager
-from vpr_bench_netvlad.config import NetVLADConfig, NetVLADMethodConfig
+from vpr_bench.train.tuples import TripletMiningConfig
+from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_netvlad.model import build_netvlad
+from vpr_bench_netvlad.prepare import prepare_netvlad
 
 
-def test_model_and_method_specs() -> None:
-    reg = isolated_manager(("vpr_bench_netvlad.plugin",)).registries()
-    model = reg.models.get("netvlad")
+@pytest.fixture(scope="module")
+def registries() -> Registries:
+    return isolated_manager(("vpr_bench_netvlad.plugin",)).registries()
+
+
+def _resolve(registries: Registries, profile: str) -> ExperimentConfig:
+    return resolve_experiment(registries.methods.get("netvlad"), registries, profile=profile)
+
+
+def test_model_and_method_specs(registries: Registries) -> None:
+    model = registries.models.get("netvlad")
     assert resolve(model.build) is build_netvlad and resolve(model.config_cls) is NetVLADConfig
+    assert model.prepare is not None and resolve(model.prepare) is prepare_netvlad
     pre = model.preprocess
     assert (pre.mean, pre.std, pre.scale_255) == (MATCONVNET.mean, MATCONVNET.std, True)
     assert pre.train_size == (480, 640) and pre.test_policy == ResizePolicy.hard(480, 640)
-    method = reg.methods.get("netvlad")
+    method = registries.methods.get("netvlad")
     assert (method.model, method.loss, method.trainer) == ("netvlad", "triplet", "triplet-mining")
     assert method.train_dataset == "pitts30k-train"
-    assert resolve(method.config_cls) is NetVLADMethodConfig
+    assert method.config_cls is None  # the harness's ExperimentConfig holds the options
     rows = {r.dataset: r.metrics for r in method.paper}
     assert rows["pitts30k-val"] == {"R@1": 85.2, "R@5": 94.8, "R@10": 97.0}
     assert all(r.source for r in method.paper)
     assert method.checkpoints == ()  # OpenIBL releases no triplet-NetVLAD weights
 
 
-def test_paper_profile_is_the_openibl_recipe() -> None:
-    reg = isolated_manager(("vpr_bench_netvlad.plugin",)).registries()
-    profile = reg.methods.get("netvlad").profiles["paper"]
-    cfg = apply_overrides(NetVLADMethodConfig(), profile, source="paper")
-    assert (cfg.backbone, cfg.num_clusters, cfg.image_size, cfg.epochs) == (
+def test_paper_profile_is_the_openibl_recipe(registries: Registries) -> None:
+    cfg = _resolve(registries, "paper")
+    assert (cfg.profile, cfg.seed, cfg.pca_dim, cfg.pca_samples) == ("paper", 43, 4096, 10000)
+    assert (cfg.train_dataset, cfg.val_dataset) == ("pitts30k-train", "pitts30k-val")
+    model, loss, trainer = cfg.model, cfg.loss, cfg.trainer
+    assert isinstance(model, NetVLADConfig)
+    assert (model.backbone, model.num_clusters, model.train_layers, model.pretrained) == (
         "vgg16",
         64,
-        (480, 640),
+        "conv5",
+        "auto",
+    )
+    assert (model.init_images, model.init_per_image, model.init_iters) == (500, 100, 100)
+    assert isinstance(loss, TripletConfig) and loss.margin == math.sqrt(0.1)
+    assert isinstance(trainer, TripletMiningConfig)
+    assert (trainer.height, trainer.width, trainer.epochs, trainer.tuples_per_step) == (
+        480,
+        640,
         5,
+        4,
     )
-    assert (cfg.cache_queries, cfg.neg_num, cfg.neg_pool) == (1000, 10, 1000)
-    assert (cfg.lr, cfg.momentum, cfg.weight_decay, cfg.pca_dim) == (1e-3, 0.9, 1e-3, 4096)
-    assert cfg.margin == math.sqrt(0.1)
-    loss_cfg = cfg.loss_config()
-    assert isinstance(loss_cfg, TripletConfig) and loss_cfg.margin == math.sqrt(0.1)
-    assert cfg.model_config().train_layers == "conv5"
+    assert (trainer.optimizer, trainer.lr, trainer.momentum, trainer.weight_decay) == (
+        "sgd",
+        1e-3,
+        0.9,
+        1e-3,
+    )
+    assert (trainer.scheduler, trainer.step_size, trainer.gamma) == ("step", 5, 0.5)
+    assert (trainer.cache_queries, trainer.neg_num, trainer.neg_pool) == (1000, 10, 1000)
+    assert trainer.select_metric == "R@5" and not trainer.cache_images
 
 
-def test_quick_profile_builds_a_small_model() -> None:
-    reg = isolated_manager(("vpr_bench_netvlad.plugin",)).registries()
-    cfg = apply_overrides(
-        NetVLADMethodConfig(), reg.methods.get("netvlad").profiles["quick"], source="quick"
+def test_quick_profile_is_cpu_sized(registries: Registries) -> None:
+    cfg = _resolve(registries, "quick")
+    assert (cfg.train_dataset, cfg.val_dataset) == ("synthcity-train", "synthcity-val")
+    assert cfg.pca_dim is None and cfg.seed == 43
+    model, trainer = cfg.model, cfg.trainer
+    assert (model.backbone, model.tiny_width, model.num_clusters) == ("tiny", 16, 16)
+    assert (model.train_layers, model.pretrained) == ("full", None)
+    assert (trainer.height, trainer.width) == (120, 160)  # the small synthetic city's native size
+    assert (trainer.epochs, trainer.lr, trainer.weight_decay) == (3, 1e-2, 1e-4)
+    assert (trainer.cache_queries, trainer.neg_num, trainer.neg_pool) == (200, 5, 100)
+    assert trainer.cache_images is True
+    built = build_netvlad(model)
+    assert built.descriptor_dim == 16 * 4 * model.tiny_width
+    assert sum(p.numel() for p in built.parameters()) < 100_000
+
+
+def test_dotted_overrides_reach_the_model_and_trainer(registries: Registries) -> None:
+    method = registries.methods.get("netvlad")
+    cfg = resolve_experiment(
+        method,
+        registries,
+        profile="quick",
+        sets=["model.num_clusters=32", "trainer.lr=0.05", "model.init_images=7"],
     )
-    assert cfg.image_size is None and cfg.pca_dim is None and cfg.num_clusters == 16
-    model = build_netvlad(cfg.model_config())
-    assert model.descriptor_dim == 16 * 4 * cfg.tiny_width
-    assert sum(p.numel() for p in model.parameters()) < 100_000
+    assert (cfg.model.num_clusters, cfg.model.init_images, cfg.trainer.lr) == (32, 7, 0.05)
+    with pytest.raises(ConfigError, match="init_images must be >= 1"):
+        resolve_experiment(method, registries, sets=["model.init_images=0"])
+    with pytest.raises(ConfigError, match="unknown config key"):
+        resolve_experiment(method, registries, sets=["model.cluster_images=5"])
 
 
 def test_plugin_import_does_not_import_torch() -> None:

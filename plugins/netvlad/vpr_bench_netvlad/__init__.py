@@ -4,7 +4,8 @@ Public API (imported lazily so that loading the plugin does not import torch):
 
 * :class:`vpr_bench_netvlad.layer.NetVLAD`, :func:`vpr_bench_netvlad.layer.vlad_to_descriptor`
 * :class:`vpr_bench_netvlad.model.NetVLADModel`, :func:`vpr_bench_netvlad.model.build_netvlad`
-* :class:`vpr_bench_netvlad.config.NetVLADConfig`, :class:`~.config.NetVLADMethodConfig`
+* :class:`vpr_bench_netvlad.config.NetVLADConfig`
+* :func:`vpr_bench_netvlad.prepare.prepare_netvlad` (the model's k-means ``prepare`` step)
 * :func:`vpr_bench_netvlad.centroids.compute_centroids`, ``save_centroids``, ``load_centroids``
 * :func:`vpr_bench_netvlad.checkpoint.load_openibl_checkpoint`, ``LoadedCheckpoint``
 """
@@ -22,10 +23,10 @@ _EXPORTS = {
     "NetVLADModel": "model",
     "build_netvlad": "model",
     "NetVLADConfig": "config",
-    "NetVLADMethodConfig": "config",
     "compute_centroids": "centroids",
     "save_centroids": "centroids",
     "load_centroids": "centroids",
+    "prepare_netvlad": "prepare",
     "LoadedCheckpoint": "checkpoint",
     "load_openibl_checkpoint": "checkpoint",
 }

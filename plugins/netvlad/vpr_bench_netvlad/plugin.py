@@ -21,61 +21,69 @@ PREPROCESS = dataclasses.replace(
 """OpenIBL's input convention: RGB in 0..255 minus (123.68, 116.779, 103.939), 480x640."""
 
 PAPER_PROFILE: dict[str, Any] = {
+    "seed": 43,
     "train_dataset": "pitts30k-train",
     "val_dataset": "pitts30k-val",
-    "backbone": "vgg16",
-    "num_clusters": 64,
-    "train_layers": "conv5",
-    "pretrained": "auto",
-    "image_height": 480,
-    "image_width": 640,
-    "color_jitter": (0.7, 0.7, 0.7, 0.5),
-    "epochs": 5,
-    "batch_size": 4,
-    "lr": 1e-3,
-    "momentum": 0.9,
-    "weight_decay": 1e-3,
-    "lr_step": 5,
-    "lr_gamma": 0.5,
-    "margin": math.sqrt(0.1),
-    "cache_queries": 1000,
-    "neg_num": 10,
-    "neg_pool": 1000,
-    "cluster_images": 500,
-    "cluster_per_image": 100,
     "pca_dim": 4096,
     "pca_samples": 10000,
-    "seed": 43,
+    "model.backbone": "vgg16",
+    "model.num_clusters": 64,
+    "model.train_layers": "conv5",
+    "model.pretrained": "auto",
+    "model.init_images": 500,
+    "model.init_per_image": 100,
+    "model.init_iters": 100,
+    "loss.margin": math.sqrt(0.1),
+    "trainer.height": 480,
+    "trainer.width": 640,
+    "trainer.epochs": 5,
+    "trainer.tuples_per_step": 4,
+    "trainer.optimizer": "sgd",
+    "trainer.lr": 1e-3,
+    "trainer.momentum": 0.9,
+    "trainer.weight_decay": 1e-3,
+    "trainer.scheduler": "step",
+    "trainer.step_size": 5,
+    "trainer.gamma": 0.5,
+    "trainer.cache_queries": 1000,
+    "trainer.neg_num": 10,
+    "trainer.neg_pool": 1000,
+    "trainer.select_metric": "R@5",
 }
-"""OpenIBL's recipe (methods.md sections 2 and 10)."""
+"""OpenIBL's recipe (methods.md sections 2 and 10), as dotted ``ExperimentConfig`` keys.
+
+OpenIBL's training ColorJitter(0.7, 0.7, 0.7, 0.5) is not listed: the harness trainer has no
+jitter option yet (a known deviation, see the README)."""
 
 QUICK_PROFILE: dict[str, Any] = {
+    "seed": 43,
     "train_dataset": "synthcity-train",
     "val_dataset": "synthcity-val",
-    "backbone": "tiny",
-    "tiny_width": 16,
-    "num_clusters": 16,
-    "train_layers": "full",
-    "pretrained": None,
-    "image_height": None,
-    "image_width": None,
-    "color_jitter": None,
-    "epochs": 3,
-    "batch_size": 4,
-    "lr": 1e-2,
-    "momentum": 0.9,
-    "weight_decay": 1e-4,
-    "margin": math.sqrt(0.1),
-    "cache_queries": 200,
-    "neg_num": 5,
-    "neg_pool": 100,
-    "cluster_images": 100,
-    "cluster_per_image": 50,
     "pca_dim": None,
-    "seed": 43,
+    "model.backbone": "tiny",
+    "model.tiny_width": 16,
+    "model.num_clusters": 16,
+    "model.train_layers": "full",
+    "model.pretrained": None,
+    "model.init_images": 100,
+    "model.init_per_image": 50,
+    "loss.margin": math.sqrt(0.1),
+    # The synthetic city's native size (small city, 120x160). trainer.height = 0 would mean
+    # the model's train size, 480x640 for this model: 16x the pixels for nothing on a CPU.
+    "trainer.height": 120,
+    "trainer.width": 160,
+    "trainer.epochs": 3,
+    "trainer.tuples_per_step": 4,
+    "trainer.lr": 1e-2,
+    "trainer.momentum": 0.9,
+    "trainer.weight_decay": 1e-4,
+    "trainer.cache_queries": 200,
+    "trainer.neg_num": 5,
+    "trainer.neg_pool": 100,
+    "trainer.cache_images": True,
 }
-"""CPU-sized: the tiny trunk from scratch with 16 clusters on the small synthetic city at native
-size (a few minutes on 2 cores)."""
+"""CPU-sized: the tiny trunk from scratch with 16 clusters on the small synthetic city at its
+native size (a few minutes on 2 cores)."""
 
 NETVLAD_PAPER_ROWS = (
     PaperResult(
@@ -126,6 +134,7 @@ def vpr_bench_models() -> Iterator[ModelSpec]:
         build="vpr_bench_netvlad.model:build_netvlad",
         config_cls="vpr_bench_netvlad.config:NetVLADConfig",
         preprocess=PREPROCESS,
+        prepare="vpr_bench_netvlad.prepare:prepare_netvlad",
         summary="VGG16 to conv5_3 + NetVLAD-64 (32768-d), OpenIBL layout; ResNet/tiny trunks too",
     )
 
@@ -139,7 +148,7 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         loss="triplet",
         trainer="triplet-mining",
         train_dataset="pitts30k-train",
-        config_cls="vpr_bench_netvlad.config:NetVLADMethodConfig",
+        config_cls=None,
         profiles={"paper": PAPER_PROFILE, "quick": QUICK_PROFILE},
         paper=NETVLAD_PAPER_ROWS,
         summary="NetVLAD trained with the triplet loss (margin sqrt(0.1)), OpenIBL recipe",

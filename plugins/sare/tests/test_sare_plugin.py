@@ -5,15 +5,23 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+from vpr_bench.builtin.triplet import TripletConfig
 from vpr_bench.config import apply_overrides
-from vpr_bench.registry import resolve
+from vpr_bench.errors import ConfigError
+from vpr_bench.experiment import resolve_experiment
+from vpr_bench.registry import Registries, resolve
 from vpr_bench.testing import isolated_manager
-from vpr_bench_sare.config import SAREMethodConfig
+from vpr_bench.train.tuples import TripletMiningConfig
+from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_sare.loss import SAREConfig, SAREIndLoss, SAREJointLoss
+
+PLUGINS = ("vpr_bench_netvlad.plugin", "vpr_bench_sare.plugin")
 
 
 def test_registrations() -> None:
-    reg = isolated_manager(("vpr_bench_netvlad.plugin", "vpr_bench_sare.plugin")).registries()
+    reg = isolated_manager(PLUGINS).registries()
     assert resolve(reg.losses.get("sare-ind").build) is SAREIndLoss
     assert resolve(reg.losses.get("sare-joint").build) is SAREJointLoss
     sare, joint = reg.methods.get("sare"), reg.methods.get("sare-joint")
@@ -27,16 +35,51 @@ def test_registrations() -> None:
     assert ckpt.file.uri.startswith("https://drive.google.com/drive/folders/")
 
 
-def test_profiles_build_configs() -> None:
-    reg = isolated_manager(("vpr_bench_netvlad.plugin", "vpr_bench_sare.plugin")).registries()
-    for name in ("sare", "sare-joint"):
-        method = reg.methods.get(name)
-        assert resolve(method.config_cls) is SAREMethodConfig
-        paper = apply_overrides(SAREMethodConfig(), method.profiles["paper"], source="paper")
-        assert (paper.num_clusters, paper.pca_dim, paper.lr, paper.neg_num) == (64, 4096, 1e-3, 10)
-        assert isinstance(paper.loss_config(), SAREConfig)
-        quick = apply_overrides(SAREMethodConfig(), method.profiles["quick"], source="quick")
-        assert quick.backbone == "tiny" and quick.pca_dim is None
+@pytest.fixture(scope="module")
+def registries() -> Registries:
+    return isolated_manager(PLUGINS).registries()
+
+
+@pytest.mark.parametrize("method_name", ["netvlad", "sare", "sare-joint"])
+@pytest.mark.parametrize("profile", ["paper", "quick"])
+def test_every_profile_resolves(registries: Registries, method_name: str, profile: str) -> None:
+    method = registries.methods.get(method_name)
+    assert method.config_cls is None
+    cfg = resolve_experiment(method, registries, profile=profile)
+    assert isinstance(cfg.model, NetVLADConfig) and isinstance(cfg.trainer, TripletMiningConfig)
+    assert cfg.profile == profile and cfg.seed == 43
+    assert isinstance(cfg.loss, TripletConfig if method_name == "netvlad" else SAREConfig)
+    if profile == "paper":
+        assert (cfg.model.backbone, cfg.model.num_clusters, cfg.pca_dim) == ("vgg16", 64, 4096)
+        assert (cfg.trainer.lr, cfg.trainer.neg_num, cfg.trainer.height) == (1e-3, 10, 480)
+        assert cfg.train_dataset == "pitts30k-train"
+    else:
+        assert (cfg.model.backbone, cfg.model.num_clusters, cfg.pca_dim) == ("tiny", 16, None)
+        assert (cfg.trainer.lr, cfg.trainer.neg_num, cfg.trainer.cache_images) == (1e-2, 5, True)
+        assert cfg.train_dataset == "synthcity-train"
+
+
+def test_sare_profiles_are_netvlad_without_the_margin(registries: Registries) -> None:
+    netvlad, sare = registries.methods.get("netvlad"), registries.methods.get("sare")
+    for name in ("paper", "quick"):
+        assert dict(sare.profiles[name]) == {
+            k: v for k, v in netvlad.profiles[name].items() if k != "loss.margin"
+        }
+    with pytest.raises(ConfigError, match="unknown config key"):
+        resolve_experiment(sare, registries, sets=["loss.margin=0.3"])
+
+
+def test_checkpoint_overrides_are_dotted_keys(registries: Registries) -> None:
+    sare = registries.methods.get("sare")
+    (ckpt,) = sare.checkpoints
+    base = resolve_experiment(sare, registries, profile="quick")
+    cfg = apply_overrides(base, ckpt.overrides, source="checkpoint")
+    assert (cfg.model.backbone, cfg.model.num_clusters, cfg.model.variant) == (
+        "vgg16",
+        64,
+        "openibl",
+    )
+    assert cfg.pca_dim == 4096
 
 
 def test_plugin_import_does_not_import_torch() -> None:

@@ -1,8 +1,9 @@
 """SARE for vpr-bench: the SARE-ind and SARE-joint losses (OpenIBL baseline) on NetVLAD.
 
 Public API: :class:`vpr_bench_sare.loss.SAREIndLoss`, :class:`~.loss.SAREJointLoss`,
-:class:`~.loss.SAREConfig` and :class:`vpr_bench_sare.config.SAREMethodConfig` (imported
-lazily, so loading the plugin does not import torch).
+:class:`~.loss.SAREConfig` and :func:`~.loss.sare_distances` (imported lazily, so loading the
+plugin does not import torch). The methods' options are the harness's dotted experiment keys
+(``model.*`` of the ``netvlad`` model, ``trainer.*`` of ``triplet-mining``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ _EXPORTS = {
     "SAREIndLoss": "loss",
     "SAREJointLoss": "loss",
     "sare_distances": "loss",
-    "SAREMethodConfig": "config",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

@@ -13,11 +13,12 @@ from vpr_bench_netvlad.plugin import PAPER_PROFILE, QUICK_PROFILE
 
 __all__ = ["vpr_bench_losses", "vpr_bench_methods"]
 
-_CONFIG = "vpr_bench_sare.config:SAREMethodConfig"
 _PROFILES = {
-    "paper": {k: v for k, v in PAPER_PROFILE.items() if k != "margin"},
-    "quick": {k: v for k, v in QUICK_PROFILE.items() if k != "margin"},
+    name: {k: v for k, v in profile.items() if not k.startswith("loss.")}
+    for name, profile in (("paper", PAPER_PROFILE), ("quick", QUICK_PROFILE))
 }
+"""The NetVLAD profiles without their ``loss.*`` keys: OpenIBL trains SARE with the same model,
+data, mining, optimiser and schedule (methods.md section 3), and SAREConfig has no options."""
 
 _ZOO = "OpenIBL docs/MODEL_ZOO.md:5-10, methods.md 7.1"
 SARE_IND_ZOO_ROWS = (
@@ -56,7 +57,12 @@ OPENIBL_SARE_IND = Checkpoint(
         "https://drive.google.com/drive/folders/1ZNGdXVRwUJvGH0ZJdwy18A8e9H0wnFHc?usp=sharing"
     ),
     trained_on="pitts30k-train",
-    overrides={"backbone": "vgg16", "num_clusters": 64, "variant": "openibl", "pca_dim": 4096},
+    overrides={
+        "model.backbone": "vgg16",
+        "model.num_clusters": 64,
+        "model.variant": "openibl",
+        "pca_dim": 4096,
+    },
     reported=SARE_IND_ZOO_ROWS,
     license="MIT (OpenIBL repository)",
 )
@@ -90,7 +96,7 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         loss="sare-ind",
         trainer="triplet-mining",
         train_dataset="pitts30k-train",
-        config_cls=_CONFIG,
+        config_cls=None,
         profiles=_PROFILES,
         paper=SARE_IND_ZOO_ROWS + SARE_CLUSVPR_ROWS,
         checkpoints=(OPENIBL_SARE_IND,),
@@ -102,7 +108,7 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         loss="sare-joint",
         trainer="triplet-mining",
         train_dataset="pitts30k-train",
-        config_cls=_CONFIG,
+        config_cls=None,
         profiles=_PROFILES,
         summary="NetVLAD trained with SARE-joint (OpenIBL recipe); no published numbers",
     )
