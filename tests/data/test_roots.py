@@ -35,3 +35,19 @@ def test_errors_name_every_option(tmp_path: Path) -> None:
     assert f"$VPR_BENCH_DATA/demo: {tmp_path / 'demo'}" in message
     assert "--data-root PATH" in message and "set VPR_BENCH_DATA" in message
     assert str(tmp_path / "dflt") in message
+
+
+def test_generated_dataset_root_is_created(tmp_path: Path) -> None:
+    spec = DatasetSpec(
+        "demo",
+        1,
+        ("test",),
+        load="x.y:z",
+        default_root=str(tmp_path / "cache" / "demo"),
+        provides=frozenset({"generated"}),
+    )
+    assert resolve_root(spec, None, env={}) == tmp_path / "cache" / "demo"
+    assert (tmp_path / "cache" / "demo").is_dir()
+    (tmp_path / "cache" / "demo").rmdir()
+    env = {"VPR_BENCH_DATA": str(tmp_path / "data")}
+    assert resolve_root(spec, None, env=env) == tmp_path / "data" / "demo"  # the first candidate

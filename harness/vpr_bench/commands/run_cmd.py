@@ -3,23 +3,113 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
+from pathlib import Path
 from typing import Any
 
-from vpr_bench.commands.context import CliContext, not_built_yet
+from vpr_bench.commands.context import CliContext
 
-HELP = (
-    "train (when no weights are given) and evaluate methods, write records, refresh the leaderboard"
-)
+HELP = "train (when no weights are given) and evaluate methods, write records, refresh leaderboards"
+
+EPILOG = """\
+Which methods run: those named by --methods, else every method of the plugins named by
+--plugins (e.g. --plugins netvlad,sare runs netvlad, sare and sare-joint). Each is trained on
+its config's training set (the profile chooses it; --profile quick trains on synthcity-train),
+selected on its validation split, PCA-whitened when its config says so, then evaluated on
+--dataset under that dataset's protocol. An untrained baseline of each distinct model
+configuration is evaluated too (--no-baseline to skip). Records go to
+<leaderboards>/records/<benchmark>/..., and the leaderboard pages are regenerated.
+
+examples:
+  vpr-bench run --plugins netvlad,sare --dataset synthcity --profile quick
+  vpr-bench run --methods sare --dataset pitts250k-test --profile paper --data-root /data/pitts
+  vpr-bench run --methods netvlad --dataset tokyo247 --weights runs/netvlad/.../best.pt
+  vpr-bench run --methods tiny-triplet --dataset synthcity --set trainer.epochs=1
+"""
 
 
 def add_parser(subparsers: Any) -> None:
     """Register the ``run`` sub-command."""
     from vpr_bench.cli import add_common_options
 
-    parser = subparsers.add_parser("run", help=HELP, description=HELP + ".")
+    parser = subparsers.add_parser(
+        "run",
+        help=HELP,
+        description=HELP + ".",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--dataset", required=True, help="evaluation set, e.g. synthcity")
+    parser.add_argument("--methods", metavar="A,B", help="methods to run (default: see below)")
+    parser.add_argument("--profile", help="config profile of every method, e.g. quick or paper")
+    parser.add_argument("--config", type=Path, help="TOML experiment file ([model], [trainer]...)")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, e.g. --set trainer.epochs=1 (repeatable)",
+    )
+    parser.add_argument("--weights", type=Path, help="evaluate these weights instead of training")
+    parser.add_argument("--data-root", type=Path, help="root of the evaluation dataset")
+    parser.add_argument("--train-root", type=Path, help="root of the training dataset")
+    parser.add_argument(
+        "--leaderboards",
+        type=Path,
+        default=Path("leaderboards"),
+        help="leaderboard folder; records go to its records/ (default: leaderboards)",
+    )
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="training runs folder")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, help="override the config's seed")
+    parser.add_argument("--batch-size", type=int, default=32, help="extraction batch size")
+    parser.add_argument("--no-cache", action="store_true", help="do not use the descriptor cache")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the untrained baselines")
     add_common_options(parser)
 
 
 def execute(args: argparse.Namespace, ctx: CliContext) -> int:
-    """Not available until the training engine and the evaluation engine lands."""
-    return not_built_yet("run", "the training engine and the evaluation engine")
+    """Run the pipeline, then rebuild the leaderboards and print the page of the benchmark."""
+    from vpr_bench.leaderboard import build_leaderboards, write_outputs
+    from vpr_bench.pipeline import RunOptions, run_methods, select_methods
+
+    manager = ctx.manager()
+    names = [n.strip() for n in args.methods.split(",")] if args.methods else None
+    allow = [n.strip() for n in args.plugins.split(",")] if args.plugins else None
+    methods = select_methods(manager, names, allow)
+    records_dir = args.leaderboards / "records"
+    options = RunOptions(
+        dataset=args.dataset,
+        data_root=args.data_root,
+        train_root=args.train_root,
+        profile=args.profile,
+        config_file=args.config,
+        sets=tuple(args.sets),
+        weights=args.weights,
+        records_dir=records_dir,
+        runs_dir=args.runs_dir,
+        device=args.device,
+        seed=args.seed,
+        baseline=not args.no_baseline,
+        batch_size=args.batch_size,
+        use_cache=not args.no_cache,
+        command=shlex.join(["vpr-bench", *sys.argv[1:]]),
+    )
+    ctx.print(f"Running {', '.join(m.name for m in methods)} on {args.dataset}")
+    outcomes = run_methods(manager, methods, options)
+    for outcome in outcomes:
+        record = outcome.record
+        metrics = "  ".join(f"{k} {v:.1f}" for k, v in record.metrics.items() if k.startswith("R@"))
+        ctx.print(f"{record.method} [{record.checkpoint_tag}]: {metrics}  -> {outcome.record_path}")
+    result = build_leaderboards(records_dir, manager.registries())
+    write_outputs(args.leaderboards, result)
+    benchmark = outcomes[0].record.benchmark if outcomes else ""
+    page = args.leaderboards / f"{benchmark}.md"
+    if page.is_file():
+        ctx.print("")
+        ctx.print(page.read_text(encoding="utf-8"))
+    for problem in result.problems:
+        ctx.print(f"warning: skipped bad record: {problem}")
+    return 1 if result.problems else 0

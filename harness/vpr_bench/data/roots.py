@@ -67,6 +67,11 @@ def resolve_root(
     for _, path in tried:
         if path.is_dir():
             return path
+    if "generated" in spec.provides and tried:
+        # A generated dataset (the synthetic city) writes itself on first use.
+        path = tried[0][1]
+        path.mkdir(parents=True, exist_ok=True)
+        return path
     tried_text = "; ".join(f"{label}: {path}" for label, path in tried) or "nothing"
     raise DataError(
         f"No root folder for dataset {spec.name} (tried {tried_text}). Give one with "

@@ -49,11 +49,9 @@ def new_run_dir(runs_dir: Path, method: str) -> Path:
 
 
 def _root(spec: DatasetSpec, data_root: Path | None) -> Path:
-    if data_root is not None:
-        return Path(data_root).expanduser()
-    if not spec.default_root:
-        raise UsageError(f"Dataset {spec.name} has no default location; pass --data-root.")
-    return Path(spec.default_root).expanduser()
+    from vpr_bench.data.roots import resolve_root
+
+    return resolve_root(spec, data_root)
 
 
 def _pairs(spec: DatasetSpec, root: Path) -> list[Any]:

@@ -1,0 +1,67 @@
+"""`vpr-bench run`: train, evaluate, baseline, records and leaderboard in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vpr_bench.cli import main
+from vpr_bench.data.synthcity import prepare
+from vpr_bench.records import read_record
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return prepare(tmp_path_factory.mktemp("data"), "tiny", seed=0, progress=False)
+
+
+def test_run_trains_evaluates_and_writes_records(
+    city: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "run",
+        "--methods",
+        "tiny-triplet",
+        "--dataset",
+        "synthcity",
+        "--profile",
+        "quick",
+        "--data-root",
+        str(city),
+        "--train-root",
+        str(city),
+        "--leaderboards",
+        str(tmp_path / "lb"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--set",
+        "trainer.epochs=1",
+        "--no-cache",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    records = sorted((tmp_path / "lb" / "records" / "synthcity").rglob("*.json"))
+    assert [r.parent.name.split(".")[0] for r in records] == ["tiny-gem", "tiny-triplet"]
+    trained = read_record(records[1])
+    baseline = read_record(records[0])
+    assert baseline.checkpoint_tag == "untrained" and baseline.trained_on == ""
+    assert trained.trained_on == "synthcity-train" and trained.profile == "quick"
+    assert trained.config["trainer"]["epochs"] == 1 and len(trained.weights_sha256) == 64
+    assert not trained.leaderboard  # the tiny model never reaches a leaderboard
+    assert "tiny-triplet [" in out and "# Leaderboard: synthcity" in out
+    assert (tmp_path / "lb" / "synthcity.md").is_file()
+
+
+def test_run_checks_everything_before_heavy_work(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(
+            ["run", "--methods", "tiny-triplet", "--dataset", "synthcity", "--set", "trainer.lrr=1"]
+        )
+        == 2
+    )
+    assert "Did you mean: lr?" in capsys.readouterr().err
+    assert main(["run", "--methods", "tiny-triplett", "--dataset", "synthcity"]) == 2
+    assert "Did you mean: tiny-triplet?" in capsys.readouterr().err
+    assert main(["run", "--methods", "tiny-triplet", "--dataset", "synthcity-train"]) == 2
+    assert "has no evaluation protocol" in capsys.readouterr().err
