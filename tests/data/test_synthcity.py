@@ -164,6 +164,7 @@ def test_spec_imports_without_numpy_or_torch() -> None:
         "test",
         "['conditions',",
         "'domain-pairs',",
+        "'generated',",
         "'train']",
         "['synthcity-test',",
         "'synthcity-val']",
