@@ -121,7 +121,7 @@ def tiny_context(
     config = TripletMiningConfig(**options)  # type: ignore[arg-type]
     kwargs = {"emit": emit} if emit is not None else {}
     return TrainContext(
-        model=build_tiny_gem(TinyGeMConfig(width=4, dim=16, seed=0)),
+        model=build_tiny_gem(TinyGeMConfig(width=4, dim=16, norm="none", seed=0)),
         loss=TripletLoss(),
         config=config,
         train_split=train,

@@ -26,6 +26,7 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
                 "trainer.cache_queries": 200,
                 "trainer.neg_pool": 200,
                 "trainer.tuples_per_step": 8,
+                "trainer.epochs": 4,
             },
         },
         summary="Tiny CNN + GeM, triplet loss on mined tuples (smoke tests)",

@@ -1,4 +1,13 @@
-"""A tiny CNN + GeM descriptor: fast on a CPU, for tests and smoke runs."""
+"""A tiny CNN + GeM descriptor: fast on a CPU, for tests and smoke runs.
+
+Why BatchNorm and a bias-free projection: with plain conv + ReLU layers the GeM-pooled features
+of a randomly initialised net are small (~0.02) positive vectors that differ little between
+images, and a ``Linear`` projection's bias (~U(-1/8, 1/8)) dominates them, so every image got
+nearly the same descriptor (mean pairwise cosine 0.998 on synthcity tiny). The triplet loss then
+sat at its margin and the net fitted even its own training queries poorly (train R@1 15 -> 58 %
+in 48 Adam steps). Normalised conv layers and a projection without bias keep descriptors apart
+(train R@1 15 -> 93 % in the same steps, loss 0.32 -> 0.08).
+"""
 
 from __future__ import annotations
 
@@ -19,12 +28,15 @@ class TinyGeMConfig:
         width: Channels of the first conv layer (doubled twice).
         dim: Descriptor dimension (a linear projection after GeM; 0 keeps the conv width).
         gem_p: Initial GeM exponent (trainable).
+        norm: ``"batch"`` (BatchNorm after each conv, the default) or ``"none"`` (plain conv
+            layers with bias, the original tiny net).
         seed: Seed of the weight initialisation (None: the global torch RNG).
     """
 
     width: int = 16
     dim: int = 64
     gem_p: float = 3.0
+    norm: str = "batch"
     seed: int | None = 0
 
 
@@ -43,25 +55,27 @@ class GeM(nn.Module):
 
 
 class TinyGeM(nn.Module):
-    """Four 3x3 conv layers (stride 2 after the first), GeM, optional projection, L2 norm."""
+    """Four 3x3 conv layers (stride 2 after the first, optional BatchNorm), GeM, projection, L2."""
 
     def __init__(self, config: TinyGeMConfig) -> None:
         super().__init__()
         if config.width < 1 or config.dim < 0:
             raise ValueError("TinyGeMConfig: width must be >= 1 and dim >= 0.")
+        if config.norm not in ("batch", "none"):
+            raise ValueError(f"TinyGeMConfig: norm must be 'batch' or 'none', got {config.norm!r}.")
         w = config.width
-        self.features = nn.Sequential(
-            nn.Conv2d(3, w, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(w, 2 * w, 3, stride=2, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(2 * w, 4 * w, 3, stride=2, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(4 * w, 4 * w, 3, stride=2, padding=1),
-            nn.ReLU(inplace=True),
-        )
+        batch_norm = config.norm == "batch"
+        layers: list[nn.Module] = []
+        for c_in, c_out, stride in ((3, w, 1), (w, 2 * w, 2), (2 * w, 4 * w, 2), (4 * w, 4 * w, 2)):
+            layers.append(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.ReLU(inplace=True))
+        self.features = nn.Sequential(*layers)
         self.pool = GeM(config.gem_p)
-        self.proj: nn.Module = nn.Linear(4 * w, config.dim) if config.dim else nn.Identity()
+        self.proj: nn.Module = (
+            nn.Linear(4 * w, config.dim, bias=False) if config.dim else nn.Identity()
+        )
         self.descriptor_dim = config.dim or 4 * w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,85 @@
+"""Short CPU training really learns: tiny-triplet on synthcity tiny through ``train_method``.
+
+Before the tiny model got BatchNorm and a bias-free projection its descriptors were collapsed
+(mean pairwise cosine 0.998), the triplet loss sat at the margin sqrt(0.1) and even the training
+queries were matched poorly after the quick profile. These tests fail on that model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from vpr_bench.data.synthcity import prepare
+from vpr_bench.data.synthcity.spec import load_split
+from vpr_bench.plugins import PluginManager
+from vpr_bench.registry import Registries, resolve
+from vpr_bench.train.api import train_method
+from vpr_bench.train.checkpoint import load_checkpoint
+from vpr_bench.train.images import ImageTensors, extract_descriptors
+from vpr_bench.train.validate import validate
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return prepare(tmp_path_factory.mktemp("city"), "tiny", seed=0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def registries() -> Registries:
+    return PluginManager(autoload=False).registries()
+
+
+def _model(registries: Registries, state: dict[str, torch.Tensor] | None = None) -> torch.nn.Module:
+    model: torch.nn.Module = resolve(registries.models.get("tiny-gem").build)(None)
+    if state is not None:
+        model.load_state_dict(state)
+    return model
+
+
+def test_untrained_tiny_descriptors_are_not_collapsed(city: Path, registries: Registries) -> None:
+    split = load_split(city, "train")
+    images = ImageTensors(
+        [r.path for r in split.database], registries.models.get("tiny-gem").preprocess, None
+    )
+    desc = extract_descriptors(_model(registries), images, range(64), device=torch.device("cpu"))
+    cosine = desc @ desc.T
+    off_diagonal = cosine[~torch.eye(len(desc), dtype=torch.bool)]
+    # The old model (bias-dominated projection) gave 0.998 here.
+    assert float(off_diagonal.mean()) < 0.99
+
+
+def test_quick_profile_fits_the_training_district(
+    city: Path, registries: Registries, tmp_path: Path
+) -> None:
+    method = registries.methods.get("tiny-triplet")
+    preprocess = registries.models.get("tiny-gem").preprocess
+    val = load_split(city, "val")
+    train = dataclasses.replace(load_split(city, "train"), protocol=val.protocol)
+    cpu = torch.device("cpu")
+
+    def r1(model: torch.nn.Module) -> float:
+        return validate(model, train, preprocess, size=None, device=cpu, batch_size=64)["R@1"]
+
+    before = r1(_model(registries))
+    outcome = train_method(
+        method,
+        registries,
+        dataset_name="synthcity-train",
+        data_root=city,
+        profile="quick",
+        runs_dir=tmp_path,
+        device="cpu",
+        seed=0,
+    )
+    state = load_checkpoint(outcome.final_checkpoint)[0]["model"]
+    after = r1(_model(registries, state))
+    losses = [h["loss"] for h in outcome.history]
+    assert all(math.isfinite(x) for x in losses)
+    # Measured (seed 0, 32 steps): train R@1 15 -> 70, loss 0.21; the old model stayed at 0.318.
+    assert losses[-1] < 0.8 * math.sqrt(0.1)
+    assert after > before + 40.0
