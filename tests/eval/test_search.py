@@ -76,17 +76,22 @@ def test_memory_budget_is_respected_and_answer_unchanged(
     q, db = data
     full_i, full_d = knn(q, db, 5, chunk_bytes=2**30)
     seen: list[tuple[int, int]] = []
-    original = search._block_distances
+    original = search._block_keys
+    buffers: set[int] = set()
 
-    def spy(qb: torch.Tensor, dbb: torch.Tensor, sq: torch.Tensor) -> torch.Tensor:
-        out = original(qb, dbb, sq)
+    def spy(
+        qb: torch.Tensor, dbb: torch.Tensor, sq: torch.Tensor, buf: torch.Tensor
+    ) -> torch.Tensor:
+        out = original(qb, dbb, sq, buf)
         seen.append(tuple(out.shape))  # type: ignore[arg-type]
+        buffers.add(buf.data_ptr())
+        assert out.data_ptr() == buf.data_ptr() and buf.numel() * 4 <= budget
         return out
 
-    monkeypatch.setattr(search, "_block_distances", spy)
+    monkeypatch.setattr(search, "_block_keys", spy)
     budget = 4096
     idx, dist = knn(q, db, 5, chunk_bytes=budget)
-    assert len(seen) > 1
+    assert len(seen) > 1 and len(buffers) == 1  # one buffer, reused by every block
     assert max(4 * a * b for a, b in seen) <= budget
     assert max(b for _, b in seen) * 16 * 4 <= budget  # database block within budget too
     np.testing.assert_array_equal(idx, full_i)
@@ -101,6 +106,33 @@ def test_plan_fits_budget(shape: tuple[int, int, int], budget: int) -> None:
     plan = plan_search(*shape, budget)
     assert plan.block_bytes <= budget
     assert 1 <= plan.query_block <= shape[0] and 1 <= plan.db_block <= shape[1]
+
+
+def test_plan_balances_blocks_at_pitts250k_scale() -> None:
+    """256 MiB = 67 108 864 floats: 16 384 rows of 4096-D; 83 952 db rows need 6 blocks of
+    13 992; then 67 108 864 // 13 992 = 4 796 queries fit, so 8 280 queries take 2 blocks of
+    4 140 (not 4 796 + 3 484)."""
+    plan = plan_search(8280, 83952, 4096, 256 * 2**20)
+    assert (plan.query_block, plan.db_block) == (4140, 13992)
+    # 24 floats: one block of all 4 db rows, then 24 // 4 = 6 queries fit: 9 as 5 + 4, not 6 + 3.
+    assert plan_search(9, 4, 2, 4 * 24) == search.SearchPlan(query_block=5, db_block=4)
+
+
+@pytest.mark.parametrize("chunk_bytes", [8, 24, 2**20])
+def test_distinct_keys_rounding_to_one_distance_tie_in_database_order(chunk_bytes: int) -> None:
+    """||q||² = 1e6, where float32 steps by 0.0625: the squared distances 1e6 + 1.0201,
+    1e6 + 1 and 1e6 + 0.998001 all round to 1000001.0, so the three reported distances are
+    equal although their ranking keys ||x||² - 2 q·x (1.0201, 1, 0.998001) differ and put
+    item 2 first. Equal reported distances must still go in database order, also across
+    the k-th place; item 3 is farther (1e6 + 4)."""
+    q = np.array([[1000.0, 0.0]], np.float32)
+    db = np.array([[0.0, 1.01], [0.0, 1.0], [0.0, 0.999], [0.0, 2.0]], np.float32)
+    idx, dist = knn(q, db, 1, backend="torch", chunk_bytes=chunk_bytes)
+    np.testing.assert_array_equal(idx, [[0]])  # the two smallest keys are items 2 and 1
+    assert dist[0, 0] == np.sqrt(np.float32(1000001.0))
+    idx4, dist4 = knn(q, db, 4, backend="torch", chunk_bytes=chunk_bytes)
+    np.testing.assert_array_equal(idx4, [[0, 1, 2, 3]])
+    assert dist4[0, 3] == np.sqrt(np.float32(1000004.0))
 
 
 def test_torch_tensors_and_float16_inputs(data: tuple[np.ndarray, np.ndarray]) -> None:

@@ -3,12 +3,15 @@
 The exact search is the protocol's reference ranking (protocols.md "Ranking"): float32
 descriptors, L2 distance, ties in database order. Its definition, shared by both backends:
 
-* The ranking key is the reported distance itself: ``sqrt(max(0, ||q||² + ||x||² - 2 q·x))``
-  in float32 (the torch backend computes exactly that; faiss computes the squared distance its
-  own way and we take the square root).
-* Each query's neighbours are the ``k`` smallest keys; equal keys go to the lower database
-  index first, also at the k-th place (an exact tie there is resolved, never left to
-  ``topk``/faiss, which do not define it).
+* The order is by the reported distance ``sqrt(max(0, ||q||² + ||x||² - 2 q·x))`` in float32,
+  then by database index. The torch backend computes ``key = ||x||² - 2 q·x`` for the whole
+  block in one fused product, takes the ``k + 1`` smallest keys of each row and turns only
+  those into distances (``||q||²`` is constant per row and the distance is monotone in the
+  key); faiss computes the squared distance its own way and we take the square root.
+* Each query's neighbours are the ``k`` smallest distances; equal distances go to the lower
+  database index first, also at the k-th place (a tie there, including distinct keys that
+  round to one distance, is resolved on the full row, never left to ``topk``/faiss, which do
+  not define it).
 * Identical database vectors get bitwise-equal distances, so duplicates tie and keep database
   order (the GEMM kernel treats every column alike; a one-query block is padded to two rows
   to keep it off the matrix-vector kernel, which rounds tail columns differently).
@@ -16,8 +19,10 @@ descriptors, L2 distance, ties in database order. Its definition, shared by both
   padding), so every returned index is a real database item.
 
 The torch backend never holds a query-by-database block larger than ``chunk_bytes``
-(4 bytes per float32 distance); query and database blocks are bounded by the same budget.
-The result arrays ``[Q, k]`` come on top. An approximate faiss index (``index_factory``, e.g.
+(4 bytes per float32 key; one buffer reused for every block, two rows when a block has one
+query); query and database blocks are bounded by the same budget and balanced (as few
+blocks as the budget allows, each no larger than that count needs). The result arrays
+``[Q, k]`` come on top. An approximate faiss index (``index_factory``, e.g.
 ``"HNSW32"`` or ``"IVF64,Flat"``) is a different protocol: it may miss neighbours, and rows
 it cannot fill are padded with index -1 and distance +inf.
 """
@@ -77,9 +82,15 @@ def plan_search(n_queries: int, n_database: int, dim: int, chunk_bytes: int) -> 
     """
     elems = max(1, chunk_bytes // 4)
     rows = max(1, elems // max(1, dim))
-    db_block = min(max(1, n_database), rows)
-    query_block = min(max(1, n_queries), rows, max(1, elems // db_block))
+    db_block = _balanced(max(1, n_database), rows)
+    query_block = _balanced(max(1, n_queries), min(rows, max(1, elems // db_block)))
     return SearchPlan(query_block=query_block, db_block=db_block)
+
+
+def _balanced(n: int, cap: int) -> int:
+    """Rows per block for ``n`` rows in the fewest blocks of at most ``cap``, none thin."""
+    n_blocks = -(-n // max(1, cap))
+    return -(-n // n_blocks)
 
 
 def _check_inputs(queries: object, database: object, k: int) -> tuple[int, int, int]:
@@ -104,9 +115,17 @@ def _check_inputs(queries: object, database: object, k: int) -> tuple[int, int, 
 
 
 def _block(
-    x: np.ndarray | torch.Tensor, start: int, stop: int, device: torch.device
+    x: np.ndarray | torch.Tensor,
+    start: int,
+    stop: int,
+    device: torch.device,
+    *,
+    check: bool = True,
 ) -> torch.Tensor:
-    """Rows ``start:stop`` as float32 on ``device`` (a view when already there)."""
+    """Rows ``start:stop`` as float32 on ``device`` (a view when already there).
+
+    ``check`` rejects non-finite values; off for rows already checked on an earlier pass.
+    """
     import numpy as np
     import torch
 
@@ -118,7 +137,7 @@ def _block(
         else part
     )
     t = t.to(device=device, dtype=torch.float32)
-    if not bool(torch.isfinite(t).all()):
+    if check and not bool(torch.isfinite(t).all()):
         raise UsageError(
             f"knn: rows {start}..{stop - 1} contain NaN or inf; descriptors must be finite "
             "(check the model output and the descriptor cache)."
@@ -184,16 +203,34 @@ def knn(
     return _torch_knn(queries, database, k_eff, _resolve_device(device), plan)
 
 
-def _select_block(dist: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` (+1 when possible) smallest of each row, exact ties resolved by lower index."""
+def _distances(keys: torch.Tensor, q_sq: torch.Tensor) -> torch.Tensor:
+    """Reported float32 distances ``sqrt(max(0, ||q||² + key))`` of selected ranking keys."""
+    return (keys + q_sq).clamp_(min=0.0).sqrt_()
+
+
+def _select_block(
+    keys: torch.Tensor, q_sq: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` (+1 when possible) nearest of each row as ``(distance, index)`` candidates.
+
+    ``keys`` holds ``||x||² - 2 q·x`` (the squared distance less the row's constant
+    ``||q||²``); only the selected entries are turned into distances. The distance is a
+    monotone (non-decreasing) function of the key within a row, so everything outside the
+    ``k + 1`` smallest keys is at least as far as the ``(k + 1)``-th candidate. When that
+    candidate's *distance* equals the ``k``-th one (an exact key tie, or distinct keys that
+    round to one float32 distance), items beyond the candidates may tie as well: such a row is
+    resolved on its full distance row, ties to the lower index. Otherwise the first ``k``
+    candidates are exactly the ``k`` nearest; their order is settled by :func:`_merge`.
+    """
     import torch
 
-    kk = min(k + 1, dist.shape[1])
-    vals, idx = torch.topk(dist, kk, dim=1, largest=False, sorted=True)
+    kk = min(k + 1, keys.shape[1])
+    top, idx = torch.topk(keys, kk, dim=1, largest=False, sorted=True)
+    vals = _distances(top, q_sq[:, None])
     if kk > k:
         tied = torch.nonzero(vals[:, k - 1] == vals[:, k]).flatten().tolist()
-        for r in tied:  # rare: an exact tie straddles the k-th place
-            row = dist[r]
+        for r in tied:  # rare: a distance tie straddles the k-th place
+            row = _distances(keys[r], q_sq[r])
             cand = torch.nonzero(row <= vals[r, k - 1]).flatten()
             order = torch.sort(row[cand], stable=True).indices[:kk]
             vals[r], idx[r] = row[cand[order]], cand[order]
@@ -229,40 +266,50 @@ def _torch_knn(
     from tqdm import tqdm
 
     n_q, n_db = int(queries.shape[0]), int(database.shape[0])
-    best: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * (
-        -(-n_q // plan.query_block) if n_q else 0
-    )
-    n_blocks = len(best) * -(-n_db // plan.db_block)
+    if n_q == 0:
+        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+    q_starts = range(0, n_q, plan.query_block)
+    best: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(q_starts)
+    q_sq: list[torch.Tensor] = []  # ||q||² per query block, computed on the first pass
+    # One key buffer for every block (a one-query block is computed on two rows, see
+    # _block_keys); blocks use its leading elements as a contiguous [rows, cols] view.
+    buf = torch.empty(max(2, plan.query_block) * plan.db_block, device=device)
+    n_blocks = len(q_starts) * -(-n_db // plan.db_block)
     log.debug("knn torch: Q=%d N=%d k=%d plan=%s device=%s", n_q, n_db, k, plan, device)
     with torch.no_grad(), tqdm(total=n_blocks, desc="knn", unit="block", disable=None) as bar:
         for d0 in range(0, n_db, plan.db_block):
             db = _block(database, d0, d0 + plan.db_block, device)
             db_sq = (db * db).sum(dim=1)
-            for qi, q0 in enumerate(range(0, n_q, plan.query_block)):
-                q = _block(queries, q0, q0 + plan.query_block, device)
-                dist = _block_distances(q, db, db_sq)
-                vals, idx = _select_block(dist, k)
-                del dist
+            for qi, q0 in enumerate(q_starts):
+                q = _block(queries, q0, q0 + plan.query_block, device, check=d0 == 0)
+                if d0 == 0:
+                    q_sq.append((q * q).sum(dim=1))
+                keys = _block_keys(q, db, db_sq, buf)
+                vals, idx = _select_block(keys, q_sq[qi], k)
                 best[qi] = _merge(best[qi], vals, idx + d0, k)
                 bar.update(1)
-    if not best:
-        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
     out_v = torch.cat([b[0] for b in best if b is not None]).cpu().numpy()
     out_i = torch.cat([b[1] for b in best if b is not None]).cpu().numpy()
     return out_i.astype(np.int64, copy=False), out_v.astype(np.float32, copy=False)
 
 
-def _block_distances(q: torch.Tensor, db: torch.Tensor, db_sq: torch.Tensor) -> torch.Tensor:
-    """``[q, n]`` float32 L2 distances, computed in place in one block."""
+def _block_keys(
+    q: torch.Tensor, db: torch.Tensor, db_sq: torch.Tensor, buf: torch.Tensor
+) -> torch.Tensor:
+    """``[q, n]`` ranking keys ``||x||² - 2 q·x`` in one fused product, written into ``buf``.
+
+    ``||q||² + key`` (float32) is exactly the squared distance the reported distance is the
+    square root of (clamped at 0), so ranking by key and reporting from it agree.
+    """
     import torch
 
     # A one-row product goes to a matrix-vector kernel that may round its tail columns
     # differently, so identical database vectors would not tie; two rows keep it a GEMM,
     # whose packed kernel treats every column alike.
     rows = q if q.shape[0] > 1 else q.expand(2, -1)
-    dist = torch.addmm(db_sq[None, :], rows, db.T, beta=1.0, alpha=-2.0)[: q.shape[0]]
-    dist.add_((q * q).sum(dim=1, keepdim=True))
-    return dist.clamp_(min=0.0).sqrt_()
+    out = buf[: rows.shape[0] * db.shape[0]].view(rows.shape[0], db.shape[0])
+    torch.addmm(db_sq[None, :], rows, db.T, beta=1.0, alpha=-2.0, out=out)
+    return out[: q.shape[0]]
 
 
 def _import_faiss() -> object:
