@@ -158,6 +158,10 @@ def _environment() -> dict[str, str]:
     }
 
 
+def _fmt(x: float | None) -> str:
+    return "not recorded" if x is None else f"{x:.1f}"
+
+
 def _write_report() -> None:
     rows = []
     for path in sorted(RESULTS.glob("knn-pitts*.json")):
@@ -194,9 +198,21 @@ def _write_report() -> None:
             f"{TARGET_MEM_RATIO}). Same top-1: {100 * r['same_top1']:.2f} % of queries; same "
             f"top-20 list: {100 * r['same_top20_rows']:.2f} % (the rest differ only among "
             "near-equal distances, which the two distance formulas round differently). "
-            f"1-min load average after the run: {r['load_avg_after']:.1f} (shared machine).",
+            f"1-min load average at the start: {_fmt(r.get('load_avg_start'))}, after the "
+            f"run: {r['load_avg_after']:.1f} (shared machine).",
             "",
         ]
+        if prev := r.get("previous"):
+            lines += [
+                f"Previous run ({prev['date']}, load at start {_fmt(prev['load_avg_start'])}, "
+                f"after {_fmt(prev['load_avg_after'])}): ours {prev['seconds']:.2f} s.",
+                "",
+                "| ratio (ours / reference) | previous run | this run |",
+                "|---|---|---|",
+                f"| time ratio | {prev['time_ratio']:.3f} | {r['time_ratio']:.3f} |",
+                f"| peak-memory ratio | {prev['mem_ratio']:.3f} | {r['mem_ratio']:.3f} |",
+                "",
+            ]
     from vpr_bench.atomic import atomic_write_text
 
     atomic_write_text(RESULTS / "knn-cpu.md", "\n".join(lines))
@@ -209,6 +225,9 @@ def _compare(scale: str, tmp_path: Path, benchmark: Any) -> dict[str, Any]:
 
     n_db, n_q = SCALES[scale]
     box: dict[str, Any] = {}
+    load_start = os.getloadavg()[0]
+    path = RESULTS / f"knn-{scale}.json"
+    previous = json.loads(path.read_text()) if path.exists() else None
 
     def run_both() -> None:
         box["ours"] = _spawn("ours", n_db, n_q, tmp_path)
@@ -228,10 +247,16 @@ def _compare(scale: str, tmp_path: Path, benchmark: Any) -> dict[str, Any]:
         "mem_ratio": ours["peak_rss"] / ref["peak_rss"],
         "same_top1": float((a[:, 0] == b[:, 0]).mean()),
         "same_top20_rows": float((a == b).all(axis=1).mean()),
+        "load_avg_start": load_start,
         "load_avg_after": os.getloadavg()[0],
     }
+    if previous is not None:  # the last committed run, for a before/after line in the report
+        record["previous"] = {
+            k: previous.get(k)
+            for k in ("time_ratio", "mem_ratio", "load_avg_start", "load_avg_after")
+        } | {"date": previous["environment"]["date"], "seconds": previous["ours"]["seconds"]}
     benchmark.extra_info.update({k: record[k] for k in ("time_ratio", "mem_ratio", "same_top1")})
-    atomic_write_json(RESULTS / f"knn-{scale}.json", record)
+    atomic_write_json(path, record)
     _write_report()
     assert ours["recalls"] == ref["recalls"]
     return record

@@ -184,6 +184,10 @@ def test_bad_input_errors(data: tuple[np.ndarray, np.ndarray]) -> None:
     bad[5, 2] = np.nan
     with pytest.raises(UsageError, match="NaN or inf"):
         knn(q, bad, 3)
+    with pytest.raises(UsageError, match=r"rows 0\.\.39 contain NaN or inf"):
+        knn(np.where(q > 0.5, np.float32(np.inf), q), db, 3)
+    huge = np.full((3, 16), 3e38, np.float32)  # finite, though their sum overflows: accepted
+    assert knn(huge, huge, 2)[0].shape == (3, 2)
     with pytest.raises(UsageError, match="backend must be"):
         knn(q, db, 3, backend="annoy")  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="needs the faiss backend"):
