@@ -38,7 +38,6 @@ def _worker(rank: int, root: str, run_dir: str, port: int) -> None:
             dist.destroy_process_group()
 
 
-@pytest.mark.slow
 def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     single = tmp_path / "single"
     fit(tiny_context(tmp_path, single, epochs=1, checkpoint_every_steps=3))

@@ -63,7 +63,6 @@ def test_exception_mid_epoch_then_resume_is_identical(reference, tmp_path: Path)
     _assert_identical(_weights(run_dir), expected)
 
 
-@pytest.mark.slow  # two subprocesses importing torch: ~15 s on 2 cores
 def test_sigkill_then_resume_is_identical(reference, tmp_path: Path) -> None:
     root, expected = reference
     run_dir = tmp_path / "killed"
