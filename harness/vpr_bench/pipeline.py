@@ -225,10 +225,20 @@ def _evaluate_untrained(
     eval_root: Path,
 ) -> EvalOutcome | None:
     log.info("Evaluating the untrained %s baseline", plan.method.model)
+    model = _build(manager, plan)
+    model_spec = manager.registries().models.get(plan.method.model)
+    if model_spec.prepare is not None:
+        # Data-dependent initialisation (NetVLAD's k-means centroids) is part of the untrained
+        # model: the baseline is the model as training would start from it.
+        from vpr_bench.train.api import prepare_model
+
+        spec, split = manager.registries().dataset_split(plan.config.train_dataset)
+        train_split = resolve(spec.load)(_dataset_root(spec, options.train_root), split)
+        prepare_model(model_spec, model, plan.config, train_split)
     return _evaluate(
         manager,
         plan,
-        _build(manager, plan),
+        model,
         options,
         device,
         eval_spec,

@@ -42,3 +42,12 @@ def test_only_the_best_rows_are_drawn_and_the_title_says_so(tmp_path: Path) -> N
     svg = section_plots(rows, "s", "b")["plots/s.recall.svg"].decode("utf-8")
     assert "best 10 of 12" in svg
     assert "m11.run1" in svg and "m02.run1" in svg and "m01.run1" not in svg
+
+
+def test_recall_curve_ignores_recall_at_full_precision(tmp_path: Path) -> None:
+    # The harness records R@100P (recall at 100 % precision) beside R@N; it is not a point of
+    # the R@N curve and must not break it.
+    metrics = {"R@1": 30.0, "R@5": 50.0, "R@100P": 1.3, "PR-AUC": 12.0, "mAP@5": 20.0}
+    rows = _rows(tmp_path, metrics=metrics, images_per_s=0.0)
+    files = section_plots(rows, "stem", "bench")
+    assert "plots/stem.recall.svg" in files

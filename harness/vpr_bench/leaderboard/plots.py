@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -42,9 +43,13 @@ _PNG_METADATA = {"Software": None}
 _SVG_METADATA = {"Date": None, "Creator": None}
 
 
+_RECALL_AT_N = re.compile(r"^R@\d+$")
+"""R@N columns (not ``R@100P``, recall at 100 % precision)."""
+
+
 def _recall_ns(rows: pd.DataFrame) -> list[str]:
     return sorted(
-        (c for c in rows.columns if c.startswith("R@") and rows[c].notna().any()),
+        (c for c in rows.columns if _RECALL_AT_N.match(c) and rows[c].notna().any()),
         key=metric_sort_key,
     )
 

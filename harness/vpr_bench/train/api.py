@@ -22,7 +22,7 @@ from vpr_bench.runtime import RunEvent
 from vpr_bench.specs import BatchKind, DatasetSpec, MethodSpec, ModelSpec
 from vpr_bench.train.context import TrainContext, TrainOutcome
 
-__all__ = ["new_run_dir", "resolve_device", "train_method"]
+__all__ = ["new_run_dir", "prepare_model", "resolve_device", "train_method"]
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def _val_split(
     return None
 
 
-def _prepare_model(model_spec: ModelSpec, model: Any, config: Any, train_split: Any) -> None:
+def prepare_model(model_spec: ModelSpec, model: Any, config: Any, train_split: Any) -> None:
     """Run the model's data-dependent initialisation on training images in a seeded order."""
     import numpy as np
 
@@ -179,7 +179,7 @@ def train_method(
     model = resolve(model_spec.build)(config.model)
     loss = resolve(loss_spec.build)(config.loss)
     if model_spec.prepare is not None and resume is None:
-        _prepare_model(model_spec, model, config, train_split)
+        prepare_model(model_spec, model, config, train_split)
     record = {
         "experiment": config.to_dict(),
         "method": method.name,
