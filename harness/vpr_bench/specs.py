@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from vpr_bench.eval.protocol import EvalProtocol, ResizePolicy
+from vpr_bench.eval.protocol import EvalProtocol
+from vpr_bench.preprocess import IMAGENET, MATCONVNET, Preprocess
 
 __all__ = [
+    "IMAGENET",
+    "MATCONVNET",
     "BatchKind",
     "Checkpoint",
     "DatasetSpec",
@@ -63,47 +66,16 @@ def _check_callable(owner: str, attr: str, value: object) -> None:
 
 
 class BatchKind(StrEnum):
-    """How a trainer batches training data; a loss declares the kind it consumes."""
+    """How a trainer batches training data; a loss declares the kind it consumes.
 
-    TUPLES = "tuples"
-    """Query, positive(s), negatives mined by descriptor distance (NetVLAD/OpenIBL)."""
-    PLACES = "places"
-    """P places x K views, with in-batch mining (multi-similarity style losses)."""
-    DOMAIN_PAIRS = "domain-pairs"
-    """The same places rendered in two domains (day/night, clear/fog)."""
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """A method's input convention, recorded with every result.
-
-    Attributes:
-        mean: Per-channel RGB mean subtracted after scaling.
-        std: Per-channel RGB std divided by after subtracting the mean.
-        scale_255: True when pixels stay in 0..255 (MatConvNet style: mean in 0..255, std 1);
-            False when pixels are scaled to [0, 1] first (torchvision/ImageNet style).
-        train_size: (height, width) of training images, or None for native size.
-        test_policy: How to resize at test time where the protocol leaves it to the method.
+    ``tuples``: query, positive(s), negatives mined by descriptor distance (NetVLAD/OpenIBL);
+    ``places``: P places x K views with in-batch mining (multi-similarity style losses);
+    ``domain-pairs``: the same places rendered in two domains (day/night, clear/fog).
     """
 
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-    scale_255: bool = False
-    train_size: tuple[int, int] | None = None
-    test_policy: ResizePolicy = field(default_factory=ResizePolicy)
-
-    def __post_init__(self) -> None:
-        if len(self.mean) != 3 or len(self.std) != 3:
-            raise ValueError("Preprocess mean and std need exactly 3 values (R, G, B).")
-        if any(s <= 0 for s in self.std):
-            raise ValueError(f"Preprocess std must be positive, got {self.std}.")
-
-
-IMAGENET = Preprocess()
-"""torchvision's ImageNet convention: [0, 1] pixels, ImageNet mean and std."""
-
-MATCONVNET = Preprocess(mean=(123.68, 116.779, 103.939), std=(1.0, 1.0, 1.0), scale_255=True)
-"""The MatConvNet VGG16 convention: 0..255 pixels minus the per-channel mean, no division."""
+    TUPLES = "tuples"
+    PLACES = "places"
+    DOMAIN_PAIRS = "domain-pairs"
 
 
 @dataclass(frozen=True)
@@ -209,6 +181,8 @@ class DatasetSpec:
         license: The dataset's terms in a few words.
         default_root: Where the data is looked for when no root is given (may use ``~``).
         summary: One line for ``vpr-bench list datasets``.
+        load_pairs: For datasets providing ``domain-pairs``: ``load_pairs(root: Path) ->
+            list[tuple[ImageRecord, ImageRecord]]``, the same place rendered in two domains.
     """
 
     name: str
@@ -222,10 +196,17 @@ class DatasetSpec:
     license: str = ""
     default_root: str = ""
     summary: str = ""
+    load_pairs: LazyCallable | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _check_name("DatasetSpec", self.name))
         _check_callable(f"DatasetSpec({self.name})", "load", self.load)
+        if self.load_pairs is not None:
+            _check_callable(f"DatasetSpec({self.name})", "load_pairs", self.load_pairs)
+        elif "domain-pairs" in self.provides:
+            raise ValueError(
+                f"DatasetSpec({self.name}) provides 'domain-pairs' but has no load_pairs."
+            )
         if not self.splits:
             raise ValueError(f"DatasetSpec({self.name}) must list at least one split.")
         if self.default_split not in self.splits:

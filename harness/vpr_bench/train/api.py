@@ -55,12 +55,10 @@ def _root(spec: DatasetSpec, data_root: Path | None) -> Path:
 
 
 def _pairs(spec: DatasetSpec, root: Path) -> list[Any]:
-    target = spec.load if isinstance(spec.load, str) else ""
-    module = target.partition(":")[0]
-    if not module:
-        raise DataError(f"Dataset {spec.name} declares domain pairs but no loader for them.")
-    loader: Callable[[Path], list[Any]] = resolve(f"{module}:load_pairs")
-    return loader(root)
+    if spec.load_pairs is None:
+        raise DataError(f"Dataset {spec.name} has no paired renders (DatasetSpec.load_pairs).")
+    pairs: list[Any] = resolve(spec.load_pairs)(root)
+    return pairs
 
 
 def _val_split(

@@ -144,6 +144,7 @@ SYNTHCITY = DatasetSpec(
     version=1,
     splits=SPLITS,
     load="vpr_bench.data.synthcity.spec:load_split",
+    load_pairs="vpr_bench.data.synthcity.spec:load_pairs",
     protocols=(_protocol("test"), _protocol("val")),
     default_split="test",
     provides=frozenset({"train", "conditions", "domain-pairs", "generated"}),
