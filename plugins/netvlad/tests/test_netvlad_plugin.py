@@ -86,8 +86,8 @@ def test_quick_profile_is_cpu_sized(registries: Registries) -> None:
     assert (model.backbone, model.tiny_width, model.num_clusters) == ("tiny", 16, 16)
     assert (model.train_layers, model.pretrained) == ("full", None)
     assert (trainer.height, trainer.width) == (120, 160)  # the small synthetic city's native size
-    assert (trainer.epochs, trainer.lr, trainer.weight_decay) == (3, 1e-2, 1e-4)
-    assert (trainer.cache_queries, trainer.neg_num, trainer.neg_pool) == (200, 5, 100)
+    assert (trainer.epochs, trainer.lr, trainer.weight_decay) == (2, 1e-3, 1e-4)
+    assert (trainer.cache_queries, trainer.neg_num, trainer.neg_pool) == (1200, 5, 100)
     assert trainer.cache_images is True
     built = build_netvlad(model)
     assert built.descriptor_dim == 16 * 4 * model.tiny_width

@@ -55,7 +55,7 @@ def test_every_profile_resolves(registries: Registries, method_name: str, profil
         assert cfg.train_dataset == "pitts30k-train"
     else:
         assert (cfg.model.backbone, cfg.model.num_clusters, cfg.pca_dim) == ("tiny", 16, None)
-        assert (cfg.trainer.lr, cfg.trainer.neg_num, cfg.trainer.cache_images) == (1e-2, 5, True)
+        assert (cfg.trainer.lr, cfg.trainer.neg_num, cfg.trainer.cache_images) == (1e-3, 5, True)
         assert cfg.train_dataset == "synthcity-train"
 
 
