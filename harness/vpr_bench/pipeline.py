@@ -43,6 +43,8 @@ class RunOptions:
         config_file: TOML config applied to every method.
         sets: ``--set`` overrides applied to every method.
         weights: Weights file to evaluate instead of training (one method only).
+        trained_on: With ``weights``: the dataset they were trained on (recorded; ``""``:
+            unknown).
         records_dir: Where records go.
         runs_dir: Where training runs, predictions and grids go.
         device: ``auto``, ``cpu`` or ``cuda``.
@@ -60,6 +62,7 @@ class RunOptions:
     config_file: Path | None = None
     sets: Sequence[str] = ()
     weights: Path | None = None
+    trained_on: str = ""
     records_dir: Path = Path("leaderboards/records")
     runs_dir: Path = Path("runs")
     device: str = "auto"
@@ -264,7 +267,8 @@ def _train_and_evaluate(
 
     model = _build(manager, plan)
     if options.weights is not None:
-        weights, tag, trained_on = Path(options.weights), Path(options.weights).stem, ""
+        weights, trained_on = Path(options.weights), options.trained_on
+        tag = weights.parent.parent.name if weights.parent.name == "checkpoints" else weights.stem
     else:
         extra: dict[str, Any] = {} if options.seed is None else {"seed": options.seed}
         outcome = train_method(

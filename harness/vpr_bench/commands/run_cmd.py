@@ -24,7 +24,9 @@ configuration is evaluated too (--no-baseline to skip). Records go to
 examples:
   vpr-bench run --plugins netvlad,sare --dataset synthcity --profile quick
   vpr-bench run --methods sare --dataset pitts250k-test --profile paper --data-root /data/pitts
-  vpr-bench run --methods netvlad --dataset tokyo247 --weights runs/netvlad/.../best.pt
+  vpr-bench run --methods netvlad --dataset tokyo247 \\
+      --weights runs/netvlad/<run>/checkpoints/best.pt \\
+      --trained-on pitts30k-train
   vpr-bench run --methods tiny-triplet --dataset synthcity --set trainer.epochs=1
 """
 
@@ -53,6 +55,12 @@ def add_parser(subparsers: Any) -> None:
         help="config override, e.g. --set trainer.epochs=1 (repeatable)",
     )
     parser.add_argument("--weights", type=Path, help="evaluate these weights instead of training")
+    parser.add_argument(
+        "--trained-on",
+        default="",
+        metavar="DATASET",
+        help="with --weights: the dataset the weights were trained on (recorded, shown with †)",
+    )
     parser.add_argument("--data-root", type=Path, help="root of the evaluation dataset")
     parser.add_argument("--train-root", type=Path, help="root of the training dataset")
     parser.add_argument(
@@ -88,6 +96,7 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
         config_file=args.config,
         sets=tuple(args.sets),
         weights=args.weights,
+        trained_on=args.trained_on,
         records_dir=records_dir,
         runs_dir=args.runs_dir,
         device=args.device,
