@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import random
 from contextlib import nullcontext
 from typing import Any, Protocol
 
@@ -27,6 +25,7 @@ from vpr_bench.train import checkpoint as ckpt
 from vpr_bench.train.context import TrainContext, TrainOutcome
 from vpr_bench.train.distributed import DistInfo, init_distributed, unwrap, wrap_model
 from vpr_bench.train.schedule import build_optimizer, build_scheduler
+from vpr_bench.train.setup import amp_dtype, seed_everything, training_device
 from vpr_bench.train.validate import check_val_split, validate
 
 __all__ = [
@@ -69,18 +68,6 @@ class Paradigm(Protocol):
         """Restore :meth:`state_dict`."""
 
 
-def seed_everything(seed: int, deterministic: bool) -> None:
-    """Seed Python, NumPy and torch; optionally switch torch to deterministic algorithms."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-
-
 class Engine:
     """Runs a :class:`Paradigm` under a :class:`TrainContext`.
 
@@ -97,7 +84,7 @@ class Engine:
             raise VprBenchError("batch size and trainer.accum_steps must be >= 1.")
         self.batch_rows = batch_rows
         self.info: DistInfo = init_distributed(ctx.device)
-        self.device = _device(ctx.device, self.info)
+        self.device = training_device(ctx.device, self.info)
         seed_everything(ctx.seed, self.cfg.deterministic)
         if ctx.val_split is not None:
             check_val_split(ctx.val_split)
@@ -108,7 +95,7 @@ class Engine:
         )
         self.optimizer = build_optimizer(self.model.parameters(), self.cfg)
         self.scheduler = build_scheduler(self.optimizer, self.cfg)
-        self.amp_dtype = _amp_dtype(self.device, self.cfg.amp)
+        self.amp_dtype = amp_dtype(self.device, self.cfg.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
         self.ckpt_dir = ctx.run_dir / "checkpoints"
         self.step = 0
@@ -399,18 +386,3 @@ class Engine:
 
 def _tensor_free(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in h.items() if not isinstance(v, torch.Tensor)} for h in history]
-
-
-def _device(requested: str, info: DistInfo) -> torch.device:
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise VprBenchError(f"Device {requested!r} was requested but CUDA is not available.")
-        if info.enabled:
-            return torch.device("cuda", info.local_rank)
-    return torch.device(requested)
-
-
-def _amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    if not amp or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
