@@ -163,6 +163,12 @@ def _dataset_root(spec: DatasetSpec, root: Path | None) -> Path:
     return resolve_root(spec, root)
 
 
+def _train_split(manager: PluginManager, plan: _Plan, options: RunOptions) -> Any:
+    """The method's training split (for data-dependent init and PCA fitting)."""
+    spec, split = manager.registries().dataset_split(plan.config.train_dataset)
+    return resolve(spec.load)(_dataset_root(spec, options.train_root), split)
+
+
 def _build(manager: PluginManager, plan: _Plan) -> nn.Module:
     spec = manager.registries().models.get(plan.method.model)
     model: nn.Module = resolve(spec.build)(plan.config.model)
@@ -235,9 +241,7 @@ def _evaluate_untrained(
         # model: the baseline is the model as training would start from it.
         from vpr_bench.train.api import prepare_model
 
-        spec, split = manager.registries().dataset_split(plan.config.train_dataset)
-        train_split = resolve(spec.load)(_dataset_root(spec, options.train_root), split)
-        prepare_model(model_spec, model, plan.config, train_split)
+        prepare_model(model_spec, model, plan.config, _train_split(manager, plan, options))
     return _evaluate(
         manager,
         plan,
@@ -270,7 +274,6 @@ def _train_and_evaluate(
         weights, trained_on = Path(options.weights), options.trained_on
         tag = weights.parent.parent.name if weights.parent.name == "checkpoints" else weights.stem
     else:
-        extra: dict[str, Any] = {} if options.seed is None else {"seed": options.seed}
         outcome = train_method(
             plan.method,
             manager.registries(),
@@ -280,7 +283,7 @@ def _train_and_evaluate(
             sets=options.sets,
             runs_dir=options.runs_dir,
             device=device,
-            seed=extra.get("seed"),
+            seed=options.seed,
             emit=manager.emit,
         )
         chosen = outcome.best_checkpoint or outcome.final_checkpoint
@@ -317,8 +320,7 @@ def _fit_pca(
     from vpr_bench.eval.pca import fit_pca
 
     registries = manager.registries()
-    spec, split = registries.dataset_split(plan.config.train_dataset)
-    geo = resolve(spec.load)(_dataset_root(spec, options.train_root), split)
+    geo = _train_split(manager, plan, options)
     images = [r.path for r in (*geo.queries, *geo.database)]
     rng = np.random.default_rng(plan.config.seed)
     if len(images) > plan.config.pca_samples:

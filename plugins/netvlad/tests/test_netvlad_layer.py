@@ -54,10 +54,6 @@ def test_openibl_gradients(oracles_dir: Path) -> None:
     _close(layer.conv.weight.grad[:, :, 0, 0], data["grad_conv_weight"])  # type: ignore[index]
 
 
-def test_region_case_belongs_to_sfrs(oracles_dir: Path) -> None:
-    pytest.skip("netvlad_openibl 'region' is SFRS's EmbedRegionNet; the SFRS plugin tests it.")
-
-
 @pytest.mark.parametrize(("case", "variant"), [("v1", "openibl"), ("v2", "nanne-v2")])
 def test_nanne_variants(oracles_dir: Path, case: str, variant: str) -> None:
     data = _case(oracles_dir / "netvlad_nanne.npz", case)
