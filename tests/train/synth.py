@@ -116,6 +116,9 @@ def tiny_context(
         checkpoint_every_steps=checkpoint_every_steps,
         step_size=1,
         gamma=0.5,
+        # OpenIBL's jitter: the resume and 2-process tests then also prove that every image's
+        # jitter is the same after a resume and on whichever rank loads it.
+        color_jitter=(0.7, 0.7, 0.7, 0.5),
     )
     options.update(overrides)
     config = TripletMiningConfig(**options)  # type: ignore[arg-type]

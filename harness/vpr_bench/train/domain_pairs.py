@@ -64,7 +64,7 @@ class DomainPairParadigm:
 
     def loss(self, engine: Engine, rows: torch.Tensor) -> torch.Tensor:
         """The cross-domain loss of ``rows`` pairs."""
-        desc = engine.forward(self.images.batch(rows.reshape(-1).tolist()))
+        desc = engine.forward(engine.train_batch(self.images, rows.reshape(-1).tolist()))
         desc = desc.reshape(rows.shape[0], 2, -1)
         loss: torch.Tensor = engine.loss_fn(desc[:, 0], desc[:, 1])
         return loss

@@ -1,8 +1,9 @@
 """Training images as normalised tensors, and batched descriptor extraction for mining.
 
-The training transform and the mining ("test") transform are the same here: resize to the
-configured size and normalise with the model's :class:`~vpr_bench.specs.Preprocess`; no jitter
-(OpenIBL trains without augmentation). Decoded tensors may be kept in memory
+Both transforms resize to the configured size and normalise with the model's
+:class:`~vpr_bench.specs.Preprocess`. The training transform may first jitter colours
+(:class:`~vpr_bench.train.augment.ColorJitter`, OpenIBL's ``ColorJitter(0.7, 0.7, 0.7, 0.5)``);
+the mining ("test") transform never does. Decoded images may be kept in memory as uint8
 (``cache=True``) for small training sets.
 """
 
@@ -17,6 +18,7 @@ from torch import nn
 
 from vpr_bench.errors import DataError
 from vpr_bench.specs import Preprocess
+from vpr_bench.train.augment import ColorJitter
 
 __all__ = ["ImageTensors", "extract_descriptors"]
 
@@ -29,7 +31,7 @@ class ImageTensors:
         preprocess: Mean/std/scale convention of the model.
         size: ``(height, width)`` to resize to, or None to keep the native size (then every
             image of a batch must have the same size).
-        cache: Keep decoded tensors in memory.
+        cache: Keep decoded images (uint8) in memory.
         workers: Threads decoding a batch (0: the calling thread).
     """
 
@@ -55,7 +57,15 @@ class ImageTensors:
         return len(self.paths)
 
     def load(self, index: int) -> torch.Tensor:
-        """The normalised ``[3, H, W]`` tensor of image ``index``."""
+        """The normalised ``[3, H, W]`` float32 tensor of image ``index``."""
+        return self._normalise(self.load_uint8(index).float())
+
+    def _normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``[3, H, W]`` float pixels in 0..255 -> the model's input convention."""
+        return (pixels * self._scale - self._mean) / self._std
+
+    def load_uint8(self, index: int) -> torch.Tensor:
+        """The decoded, resized ``[3, H, W]`` uint8 tensor of image ``index``."""
         cached = self._store.get(index)
         if cached is not None:
             return cached
@@ -67,26 +77,47 @@ class ImageTensors:
                 rgb = image.convert("RGB")
                 if self.size is not None and rgb.size != (self.size[1], self.size[0]):
                     rgb = rgb.resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
-                array = np.asarray(rgb, dtype=np.float32)
+                array = np.asarray(rgb, dtype=np.uint8)
         except (OSError, ValueError) as exc:
             raise DataError(
                 f"Cannot read training image {path}: {exc}. Re-create the dataset "
                 "(vpr-bench data prepare ...) or fix the file."
             ) from exc
-        tensor = (torch.from_numpy(array).permute(2, 0, 1) * self._scale - self._mean) / self._std
+        tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
         if self.cache:
             self._store[index] = tensor
         return tensor
 
-    def batch(self, indices: Sequence[int]) -> torch.Tensor:
-        """Stack the images of ``indices`` into ``[B, 3, H, W]``."""
-        if self.workers > 0 and len(indices) > 1:
+    def batch(
+        self,
+        indices: Sequence[int],
+        jitter: ColorJitter | None = None,
+        key: Sequence[int] = (),
+    ) -> torch.Tensor:
+        """Stack the images of ``indices`` into ``[B, 3, H, W]``.
+
+        Args:
+            indices: Image indices.
+            jitter: Colour jitter for training batches (None or disabled: none).
+            key: Prefix of every image's jitter key (e.g. seed, step, micro-batch); the image
+                index completes it, so an image's jitter does not depend on its batch position,
+                rank or loading thread.
+        """
+        ids = [int(i) for i in indices]
+        if self.workers > 0 and len(ids) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(self.workers) as pool:
-                tensors = list(pool.map(self.load, [int(i) for i in indices]))
+                raw = list(pool.map(self.load_uint8, ids))
         else:
-            tensors = [self.load(int(i)) for i in indices]
+            raw = [self.load_uint8(i) for i in ids]
+        if jitter is not None and jitter.enabled:
+            tensors = [
+                self._normalise(jitter.apply(r.float() / 255.0, (*key, i)) * 255.0)
+                for r, i in zip(raw, ids, strict=True)
+            ]
+        else:
+            tensors = [self._normalise(r.float()) for r in raw]
         shapes = {tuple(t.shape) for t in tensors}
         if len(shapes) > 1:
             raise DataError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any, Protocol
 
@@ -22,8 +23,10 @@ import torch.distributed as dist
 from vpr_bench.errors import VprBenchError
 from vpr_bench.runtime import RunEvent
 from vpr_bench.train import checkpoint as ckpt
+from vpr_bench.train.augment import ColorJitter
 from vpr_bench.train.context import TrainContext, TrainOutcome
 from vpr_bench.train.distributed import DistInfo, init_distributed, unwrap, wrap_model
+from vpr_bench.train.images import ImageTensors
 from vpr_bench.train.schedule import build_optimizer, build_scheduler
 from vpr_bench.train.setup import amp_dtype, seed_everything, training_device
 from vpr_bench.train.validate import check_val_split, validate
@@ -105,6 +108,8 @@ class Engine:
         self.skipped = 0
         self._bad_run = 0
         self._safe: tuple[int, int, int, torch.Tensor | None] | None = None
+        self.jitter = ColorJitter.from_config(self.cfg.color_jitter)
+        self._micro = 0
 
     # -- helpers for paradigms ------------------------------------------------------------
     @property
@@ -113,6 +118,14 @@ class Engine:
         if self.cfg.height:
             return (self.cfg.height, self.cfg.width or self.cfg.height)
         return self.ctx.preprocess.train_size
+
+    def train_batch(self, images: ImageTensors, indices: Sequence[int]) -> torch.Tensor:
+        """A training batch of ``images[indices]``, colour-jittered when the config says so.
+
+        Each image's jitter is keyed by (seed, optimiser step, micro-batch, image index), so
+        it is the same after a resume and on whichever rank loads the image.
+        """
+        return images.batch(indices, self.jitter, (self.ctx.seed, self.step, self._micro))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Descriptors of a training batch, under autocast when AMP is on."""
@@ -229,6 +242,7 @@ class Engine:
             last = i == len(micro) - 1 or not self.info.enabled
             sync: Any = nullcontext() if last else self.ddp_model.no_sync()  # type: ignore[operator]
             with sync:
+                self._micro = i
                 loss = paradigm.loss(self, self.shard(rows)) / len(micro)
                 if not torch.isfinite(loss.detach()):
                     finite = False

@@ -40,6 +40,10 @@ class LoopConfig:
         width: Resize width (0: as ``height``).
         extract_batch_size: Batch size of descriptor extraction (mining cache, validation).
         cache_images: Keep decoded images in memory (small training sets).
+        color_jitter: ``(brightness, contrast, saturation, hue)`` of the colour jitter applied
+            to every training image independently (torchvision ``ColorJitter`` ranges; never
+            to mining or validation images). OpenIBL trains with ``(0.7, 0.7, 0.7, 0.5)``; the
+            default ``(0, 0, 0, 0)`` is off, and the method profiles that follow OpenIBL set it.
         deterministic: Deterministic algorithms (slower on CUDA).
         sync_bn: Convert BatchNorm to SyncBatchNorm in multi-process runs.
     """
@@ -65,5 +69,6 @@ class LoopConfig:
     width: int = 0
     extract_batch_size: int = 32
     cache_images: bool = False
+    color_jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     deterministic: bool = False
     sync_bn: bool = False

@@ -100,7 +100,7 @@ class PlaceParadigm:
 
     def loss(self, engine: Engine, rows: torch.Tensor) -> torch.Tensor:
         """The loss over ``rows`` places."""
-        desc = engine.forward(self.images.batch(rows.reshape(-1).tolist()))
+        desc = engine.forward(engine.train_batch(self.images, rows.reshape(-1).tolist()))
         labels = torch.arange(rows.shape[0], device=desc.device).repeat_interleave(rows.shape[1])
         loss: torch.Tensor = engine.loss_fn(desc, labels)
         return loss

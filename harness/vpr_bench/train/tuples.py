@@ -111,7 +111,9 @@ class TupleParadigm:
         image_ids = rows.clone()
         image_ids[:, 1:] += self.n_q
         flat = image_ids.reshape(-1).tolist()
-        desc = engine.forward(self.images.batch(flat)).reshape(rows.shape[0], rows.shape[1], -1)
+        desc = engine.forward(engine.train_batch(self.images, flat)).reshape(
+            rows.shape[0], rows.shape[1], -1
+        )
         loss: torch.Tensor = engine.loss_fn(desc[:, 0], desc[:, 1:2], desc[:, 2:])
         return loss
 
