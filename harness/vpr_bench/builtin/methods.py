@@ -38,7 +38,18 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         loss="multi-similarity",
         trainer="place-batches",
         train_dataset="synthcity-train",
-        profiles={"quick": {**_QUICK, "trainer.optimizer": "adam"}},
+        profiles={
+            # Measured on synthcity tiny (val R@1, untrained 19.3): 2 epochs at lr 1e-3 with
+            # K = 2 views gave 20.7; 10 epochs at lr 3e-3 with K = 3 gave 27.3 / 25.3 / 26.0
+            # (seeds 0 / 1 / 2).
+            "quick": {
+                **_QUICK,
+                "trainer.optimizer": "adam",
+                "trainer.epochs": 10,
+                "trainer.lr": 3e-3,
+                "trainer.views_per_place": 3,
+            }
+        },
         summary="Tiny CNN + GeM, multi-similarity loss on P x K place batches (smoke tests)",
         leaderboard=False,
     )
