@@ -52,10 +52,13 @@ def test_every_profile_resolves(registries: Registries, method_name: str, profil
     if profile == "paper":
         assert (cfg.model.backbone, cfg.model.num_clusters, cfg.pca_dim) == ("vgg16", 64, 4096)
         assert (cfg.trainer.lr, cfg.trainer.neg_num, cfg.trainer.height) == (1e-3, 10, 480)
+        assert cfg.trainer.color_jitter == (0.7, 0.7, 0.7, 0.5)  # OpenIBL's training jitter
         assert cfg.train_dataset == "pitts30k-train"
     else:
         assert (cfg.model.backbone, cfg.model.num_clusters, cfg.pca_dim) == ("tiny", 16, None)
-        assert (cfg.trainer.lr, cfg.trainer.neg_num, cfg.trainer.cache_images) == (1e-3, 5, True)
+        lr = 3e-3 if method_name == "sare-joint" else 1e-3  # see vpr_bench_sare.plugin
+        assert (cfg.trainer.lr, cfg.trainer.neg_num, cfg.trainer.cache_images) == (lr, 5, True)
+        assert cfg.trainer.color_jitter == (0.0, 0.0, 0.0, 0.0)
         assert cfg.train_dataset == "synthcity-train"
 
 
