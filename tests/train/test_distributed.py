@@ -32,6 +32,11 @@ def _worker(rank: int, root: str, run_dir: str, port: int) -> None:
     torch.set_num_threads(1)
     try:
         fit(tiny_context(Path(root), Path(run_dir), epochs=1, checkpoint_every_steps=3))
+        # Rank 0 hosts the TCP store of this env:// group: without a barrier it may exit while
+        # rank 1 is still tearing down, and rank 1 then aborts (seen once under a loaded full
+        # run: "terminate called without an active exception", SIGABRT). torchrun hosts the
+        # store in its agent, so real runs do not need this.
+        dist.barrier()
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
