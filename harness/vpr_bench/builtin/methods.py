@@ -59,7 +59,18 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         loss="domain-infonce",
         trainer="domain-pairs",
         train_dataset="synthcity-train",
-        profiles={"quick": {**_QUICK, "trainer.optimizer": "adam"}},
+        profiles={
+            # Measured on synthcity tiny, R@1 on the 25 night queries of val (untrained 0.0):
+            # 2 epochs 8.0 / 12.0 (seeds 1 / 2); 20 epochs with mild jitter 16.0 / 12.0 / 12.0
+            # (seeds 0 / 1 / 2). Same-pose day/night pairs teach no viewpoint change, so R@1 on
+            # all val queries stays at the untrained 19.3 (22.7 / 19.3 / 19.3).
+            "quick": {
+                **_QUICK,
+                "trainer.optimizer": "adam",
+                "trainer.epochs": 20,
+                "trainer.color_jitter": (0.4, 0.4, 0.4, 0.1),
+            }
+        },
         summary="Tiny CNN + GeM, cross-domain InfoNCE on day/night pairs (smoke tests)",
         leaderboard=False,
     )
