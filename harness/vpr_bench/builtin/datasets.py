@@ -91,6 +91,15 @@ PROTOCOLS: dict[tuple[str, str], EvalProtocol] = {
         no_positive="exclude",
         notes="ground_truth_new.npy lists; -1 = no true match",
     ),
+    ("nordland-1f", "test"): EvalProtocol(
+        "nordland-1f",
+        split="test",
+        db_resize=_NATIVE,
+        query_resize=_NATIVE,
+        ground_truth="lists",
+        no_positive="fail",
+        notes="VPR-Bench Nordland: every 10th frame queries every frame; matches within 1 frame",
+    ),
     ("csv-folder", "test"): EvalProtocol(
         "csv-folder", split="test", db_resize=_VGA, query_resize=_VGA
     ),
@@ -192,6 +201,16 @@ def _builtin_specs() -> Iterator[DatasetSpec]:
         paper="Zaffar et al., VPR-Bench, IJCV 2021",
         license="the terms in the dataset's ReadMe.txt",
         summary="A VPR-Bench folder: ref/, query/, ground_truth_new.npy (e.g. corridor)",
+    )
+    yield DatasetSpec(
+        name="nordland-1f",
+        version=1,
+        splits=("test",),
+        load=f"{_FORMATS}.vprbench:load_nordland_1f",
+        protocols=_protocols("nordland-1f"),
+        paper="Skrede, Nordland dataset (2013); split and ground truth of VPR-Bench (IJCV 2021)",
+        license="CC BY 3.0 (Nordland ReadMe.txt)",
+        summary="VPR-Bench's Nordland folder: 27 592 refs, 2 760 queries, +-1 frame ground truth",
     )
     yield DatasetSpec(
         name="csv-folder",

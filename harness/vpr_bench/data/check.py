@@ -29,6 +29,7 @@ EXPECTED_COUNTS: dict[str, tuple[int, int]] = {
     "tokyotm-val": (49056, 7186),
     "msls-val": (18871, 747),
     "msls-val-merged": (18871, 747),
+    "nordland-1f-test": (27592, 2760),
 }
 """(database, queries) of the real releases (shared/data/README.md; MSLS: 740 of the 747
 non-panorama val queries have a positive)."""

@@ -68,3 +68,41 @@ def test_bad_folders(tmp_path: Path, jpeg_writer: Callable[..., Path]) -> None:
     (tmp_path / "ground_truth_new.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(DataError, match="it is damaged"):
         load_vprbench_folder(tmp_path)
+
+
+def _nordland_folder(tmp_path: Path, shared_data: Path) -> Path:
+    """VPR-Bench's Nordland layout: the real ground truth, empty stand-ins for the 30 352 images
+    (the loader lists names and never decodes; the real images are 3.6 GB)."""
+    root = tmp_path / "Nordland"
+    for folder, count in (("ref", 27592), ("query", 2760)):
+        (root / folder).mkdir(parents=True)
+        for i in range(count):
+            (root / folder / f"{i:07d}.jpg").touch()
+    (root / "ground_truth_new.npy").symlink_to(
+        shared_data / "vpr_bench" / "datasets" / "Nordland" / "ground_truth_new.npy"
+    )
+    return root
+
+
+def test_nordland_1f_on_the_real_ground_truth(tmp_path: Path, shared_data: Path) -> None:
+    from vpr_bench.data.check import EXPECTED_COUNTS
+    from vpr_bench.data.formats.vprbench import load_nordland_1f
+
+    split = load_nordland_1f(_nordland_folder(tmp_path, shared_data))
+    assert (len(split.database), len(split.queries)) == EXPECTED_COUNTS[split.name]
+    assert split.name == "nordland-1f-test"
+    protocol = split.protocol
+    assert protocol is not None and protocol.name == "nordland-1f"
+    assert (protocol.ground_truth, protocol.no_positive) == ("lists", "fail")
+    positives = split_positives(split)
+    assert positives[0].tolist() == [0, 1]  # frame 0 has no frame -1
+    assert positives[1].tolist() == [9, 10, 11]
+    assert positives[2759].tolist() == [27589, 27590, 27591]
+
+
+def test_nordland_1f_refuses_another_vprbench_folder(shared_data: Path) -> None:
+    from vpr_bench.data.formats.vprbench import load_nordland_1f
+
+    expected = r"query 0 lists references \[0, 1, 2\], but nordland-1f expects frames within one"
+    with pytest.raises(DataError, match=expected):
+        load_nordland_1f(shared_data / "vpr_bench" / "datasets" / "corridor")

@@ -22,7 +22,7 @@ from vpr_bench.data.formats import IMAGE_SUFFIXES, require_dir, split_manifest
 from vpr_bench.data.split import GeoSplit, ImageRecord
 from vpr_bench.errors import DataError
 
-__all__ = ["load_vprbench_folder", "read_ground_truth", "sorted_int_images"]
+__all__ = ["load_nordland_1f", "load_vprbench_folder", "read_ground_truth", "sorted_int_images"]
 
 GT_FILE = "ground_truth_new.npy"
 
@@ -100,8 +100,44 @@ def load_vprbench_folder(root: Path, split: str = "test") -> GeoSplit:
     Raises:
         DataError: Missing folders, non-integer names, or ground truth that does not fit.
     """
+    root = Path(root)
+    return _load(root, split, "vprbench-folder", f"vprbench-folder-{root.name}")
+
+
+NORDLAND_FRAME_STEP = 10
+"""VPR-Bench's Nordland keeps every frame as a reference and every 10th frame as a query."""
+
+
+def load_nordland_1f(root: Path, split: str = "test") -> GeoSplit:
+    """Load VPR-Bench's Nordland (``Nordland/ref``, ``query``, ``ground_truth_new.npy``).
+
+    The ``nordland-1f`` protocol (protocols.md): query ``i`` is frame ``10 i`` of one season, the
+    references are every frame of the other, and its true matches are the frames within one
+    (refs ``10 i - 1 .. 10 i + 1``, as the real ground truth lists them). A ground-truth file of
+    another shape is refused, so a different VPR-Bench folder is never scored as Nordland.
+
+    Raises:
+        DataError: Missing files, or ground truth that is not Nordland's +-1 frame lists.
+    """
+    gt_file = Path(root) / GT_FILE
+    loaded = _load(Path(root), split, "nordland-1f", "nordland-1f-test")
+    step = NORDLAND_FRAME_STEP
+    assert loaded.positives is not None
+    for i, refs in enumerate(loaded.positives):
+        allowed = {step * i - 1, step * i, step * i + 1}
+        if not refs or not set(refs) <= allowed:
+            raise DataError(
+                f"{gt_file}: query {i} lists references {list(refs)[:5]}, but "
+                f"nordland-1f expects frames within one of {step * i} ({sorted(allowed)}). This "
+                "is not VPR-Bench's Nordland ground truth; load other VPR-Bench folders as "
+                "vprbench-folder."
+            )
+    return loaded
+
+
+def _load(root: Path, split: str, dataset: str, name: str) -> GeoSplit:
     if split != "test":
-        raise DataError(f"vprbench-folder has only the split 'test', not {split!r}.")
+        raise DataError(f"{dataset} has only the split 'test', not {split!r}.")
     root = require_dir(Path(root), "VPR-Bench dataset root", "Pass --root <folder with ref/>.")
     refs = sorted_int_images(root / "ref")
     query_paths = sorted_int_images(root / "query")
@@ -109,10 +145,10 @@ def load_vprbench_folder(root: Path, split: str = "test") -> GeoSplit:
     database = tuple(ImageRecord(path=p, place_id=p.stem) for p in refs)
     queries = tuple(ImageRecord(path=p) for p in query_paths)
     return GeoSplit(
-        name=f"vprbench-folder-{root.name}",
+        name=name,
         database=database,
         queries=queries,
-        protocol=protocol_for("vprbench-folder", split),
+        protocol=protocol_for(dataset, split),
         root=root,
         positives=positives,
         manifest=split_manifest(database, queries, root),
