@@ -120,11 +120,7 @@ class Engine:
         return self.ctx.preprocess.train_size
 
     def train_batch(self, images: ImageTensors, indices: Sequence[int]) -> torch.Tensor:
-        """A training batch of ``images[indices]``, colour-jittered when the config says so.
-
-        Each image's jitter is keyed by (seed, optimiser step, micro-batch, image index), so
-        it is the same after a resume and on whichever rank loads the image.
-        """
+        """``images[indices]`` for training, jittered per image (key: seed, step, micro, index)."""
         return images.batch(indices, self.jitter, (self.ctx.seed, self.step, self._micro))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
