@@ -232,3 +232,24 @@ def test_synthetic_fixture_round_trip(tmp_path: Path, dbstruct_writer: Callable[
     split = load_pitts250k(tmp_path, "test")
     assert [r.path.name for r in split.database] == [Path(n).name for n in db]
     assert [p.tolist() for p in split_positives(split)] == [[0, 1]]  # 26 m is out
+
+
+@pytest.mark.parametrize("via_raw", [True, False])
+def test_pitts_in_the_openibl_layout(tmp_path: Path, shared_data: Path, via_raw: bool) -> None:
+    """OpenIBL/ClusVPR keep raw/pitts30k_test.mat and raw/Pittsburgh/{images,queries}/."""
+    raw = tmp_path / "raw"
+    (raw / "Pittsburgh" / "images").mkdir(parents=True)
+    (raw / "Pittsburgh" / "queries").mkdir()
+    (raw / "pitts30k_test.mat").symlink_to(
+        shared_data / "netvlad_datasets_mat" / "pitts30k_test.mat"
+    )
+    split = load_pitts30k(raw if not via_raw else tmp_path, "test")
+    assert (len(split.database), len(split.queries)) == (10000, 6816)
+    assert (
+        split.database[0].path == raw / "Pittsburgh" / "images" / "000" / "000829_pitch1_yaw1.jpg"
+    )
+    assert (
+        split.queries[0].path == raw / "Pittsburgh" / "queries" / "000" / "000546_pitch1_yaw1.jpg"
+    )
+    with pytest.raises(DataError, match=r"OpenIBL layout .* keeps it at .*raw/pitts30k_val\.mat"):
+        load_pitts30k(tmp_path, "val")

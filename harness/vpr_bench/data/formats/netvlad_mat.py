@@ -6,6 +6,12 @@ Root layout (the Nanne/pytorch-NetVlad convention, docs/datasets.md section 1.1)
     <root>/000/000829_pitch1_yaw1.jpg    database images, 000/ ... 010/
     <root>/queries_real/000/...jpg       query images
 
+Pittsburgh in the OpenIBL/ClusVPR layout is recognised too (``<root>`` may also be ``raw/``)::
+
+    <root>/raw/pitts30k_test.mat
+    <root>/raw/Pittsburgh/images/000/...jpg    database images
+    <root>/raw/Pittsburgh/queries/000/...jpg   query images
+
     <root>/datasets/tokyo247.mat         (or <root>/tokyo247.mat)
     <root>/03814/<e>_<n>/<pano>_012_<yaw>.png   database (the .mat says .jpg)
     <root>/247query_subset_v2/00010.jpg  queries (also accepted: 247query_v3/, query/)
@@ -38,6 +44,7 @@ __all__ = [
     "load_tokyo247",
     "load_tokyotm",
     "parse_dbstruct",
+    "pitts_layout",
     "read_dbstruct",
 ]
 
@@ -119,14 +126,35 @@ def _check_split(dataset: str, split: str, allowed: tuple[str, ...]) -> None:
         raise DataError(f"{dataset} has splits {list(allowed)}, not {split!r}.")
 
 
+def pitts_layout(root: Path, filename: str) -> tuple[Path, Path, Path]:
+    """``(mat file, database image root, query image root)`` of a Pittsburgh folder.
+
+    The OpenIBL layout is used when ``<root>/raw/Pittsburgh`` (or ``<root>/Pittsburgh``) exists,
+    else the Nanne layout.
+
+    Raises:
+        DataError: The .mat file is not where the layout keeps it.
+    """
+    for base in (root / "raw", root):
+        if (base / "Pittsburgh").is_dir():
+            mat = base / filename
+            if not mat.is_file():
+                raise DataError(
+                    f"Missing {filename}: {root} has the OpenIBL layout ({base / 'Pittsburgh'}), "
+                    f"which keeps it at {mat}. {DOWNLOAD_HINT}"
+                )
+            return mat, base / "Pittsburgh" / "images", base / "Pittsburgh" / "queries"
+    return find_mat(root, filename), root, root / "queries_real"
+
+
 def _load_pitts(root: Path, split: str, dataset: str) -> GeoSplit:
     _check_split(dataset, split, ("train", "val", "test"))
     root = require_dir(Path(root), f"{dataset} root", "Pass --root <folder with 000/ ... 010/>.")
-    db = read_dbstruct(find_mat(root, f"{dataset}_{split}.mat"))
+    mat, db_root, query_root = pitts_layout(root, f"{dataset}_{split}.mat")
+    db = read_dbstruct(mat)
     _check_kind(db, dataset, split, _PITTS_NAME)
-    query_root = root / "queries_real"
     database = [
-        ImageRecord(root / n, e, nn, place_id=n.split("_", 1)[0])
+        ImageRecord(db_root / n, e, nn, place_id=n.split("_", 1)[0])
         for n, (e, nn) in zip(db.db_names, db.utm_db.tolist(), strict=True)
     ]
     queries = [
