@@ -78,4 +78,29 @@ def test_prepare_then_check_synthcity(tmp_path: Path, capsys: pytest.CaptureFixt
     assert f"written to {tmp_path / 'synthcity-tiny'}" in capsys.readouterr().out
     root = str(tmp_path / "synthcity-tiny")
     assert main(["data", "check", "synthcity-test", "--root", root]) == 0
-    assert "OK: all" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "OK: all" in out
+    assert "query conditions: day 10, dusk 10, fog 10, night 10, rain 10, season 10" in out
+
+
+def test_check_shows_tokyo_conditions_or_where_to_put_them(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    dbstruct_writer: Callable[..., Path],
+) -> None:
+    db = ["03814/381418.231_3946450.428/JHVdmPpMNQcjBfR7qsWEtA_012_000.jpg"]
+    queries = ["00010.jpg", "00011.jpg", "00012.jpg"]
+    dbstruct_writer(
+        tmp_path / "tokyo247.mat", "test", db, np.zeros((1, 2)), queries, np.zeros((3, 2))
+    )
+    main(["data", "check", "tokyo247-test", "--root", str(tmp_path)])
+    wanted = tmp_path / "tokyo247_conditions.csv"
+    assert f"query conditions: none labelled (for per-condition R@N add {wanted}" in (
+        capsys.readouterr().out
+    )
+    wanted.write_text("name,condition\n00010.jpg,day\n00011.jpg,sunset\n00012.jpg,night\n")
+    main(["data", "check", "tokyo247-test", "--root", str(tmp_path)])
+    assert "query conditions: day 1, night 1, sunset 1" in capsys.readouterr().out
+    wanted.write_text("name,condition\n00010.jpg,dusk\n")
+    assert main(["data", "check", "tokyo247-test", "--root", str(tmp_path)]) == 1
+    assert "line 2: the condition of '00010.jpg' is 'dusk'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ so that a missing archive (one whole folder) reads as one line.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,8 @@ class CheckReport:
         missing: Missing files by folder (sorted names), database and queries together.
         unreadable: ``(path, reason)`` of files that exist but do not decode (``--decode``).
         decoded: Whether the files were decoded.
+        query_conditions: Queries per condition label (empty when none is labelled).
+        conditions_hint: How to get condition labels when the split has none but can.
     """
 
     split: str
@@ -56,6 +59,8 @@ class CheckReport:
     missing: dict[str, list[str]] = field(default_factory=dict)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     decoded: bool = False
+    query_conditions: dict[str, int] = field(default_factory=dict)
+    conditions_hint: str = ""
 
     @property
     def n_missing(self) -> int:
@@ -81,6 +86,11 @@ class CheckReport:
                 f"  counts {verdict} the release ({self.expected[0]} database, "
                 f"{self.expected[1]} queries)"
             )
+        if self.query_conditions:
+            counts = ", ".join(f"{c} {n}" for c, n in sorted(self.query_conditions.items()))
+            out.append(f"  query conditions: {counts}")
+        elif self.conditions_hint:
+            out.append(f"  query conditions: none labelled ({self.conditions_hint})")
         if self.missing:
             out.append(f"  {self.n_missing} missing file(s) in {len(self.missing)} folder(s):")
             for folder in sorted(self.missing)[:max_folders]:
@@ -104,6 +114,17 @@ def _records(split: GeoSplit) -> Iterable[ImageRecord]:
     yield from split.queries
 
 
+def _conditions_hint(split: GeoSplit) -> str:
+    """Where a split that can take a condition list but has none wants it (reader extras)."""
+    wanted = split.extras.get("conditions_list_at")
+    if not wanted or split.extras.get("conditions_file"):
+        return ""
+    return (
+        f"for per-condition R@N add {wanted}, one label per query; "
+        f"format: python -m pydoc vpr_bench.data.conditions"
+    )
+
+
 def check_split(split: GeoSplit, decode: bool = False, progress: bool = True) -> CheckReport:
     """Check that every image of ``split`` exists (and decodes, with ``decode``).
 
@@ -123,6 +144,8 @@ def check_split(split: GeoSplit, decode: bool = False, progress: bool = True) ->
         n_queries=len(split.queries),
         expected=EXPECTED_COUNTS.get(split.name),
         decoded=decode,
+        query_conditions=dict(Counter(q.condition for q in split.queries if q.condition)),
+        conditions_hint=_conditions_hint(split),
     )
     total = report.n_database + report.n_queries
     bar = tqdm(

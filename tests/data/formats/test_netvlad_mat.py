@@ -253,3 +253,33 @@ def test_pitts_in_the_openibl_layout(tmp_path: Path, shared_data: Path, via_raw:
     )
     with pytest.raises(DataError, match=r"OpenIBL layout .* keeps it at .*raw/pitts30k_val\.mat"):
         load_pitts30k(tmp_path, "val")
+
+
+def test_tokyo247_conditions_come_from_a_user_list(shared_data: Path, tmp_path: Path) -> None:
+    # The real .mat and a user's list: the five queries CosPlace kept as night targets
+    # (datasets.md 2.2) labelled night, every other query day.
+    (tmp_path / "datasets").symlink_to(shared_data / "netvlad_datasets_mat")
+    night = {
+        parse_vg_name(f.name).pano_id
+        for f in (shared_data / "cosplace_tokyo247_queries_vg").rglob("*.jpg")
+    }
+    assert night == {"00171.jpg", "00399.jpg", "00405.jpg", "00417.jpg", "00432.jpg"}
+    unlabelled = load_tokyo247(tmp_path, "test")
+    assert {q.condition for q in unlabelled.queries} == {None}  # no list: no guessed labels
+    assert unlabelled.extras["conditions_file"] == ""
+
+    names = [q.path.name for q in unlabelled.queries]
+    lines = [f"{n},{'night' if n in night else 'day'}" for n in names]
+    listed = tmp_path / "tokyo247_conditions.csv"
+    listed.write_text("name,condition\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    split = load_tokyo247(tmp_path, "vg")
+    labels = {q.path.name: q.condition for q in split.queries}
+    assert sorted(n for n, c in labels.items() if c == "night") == sorted(night)
+    assert sum(c == "day" for c in labels.values()) == 310
+    assert split.extras["conditions_file"] == str(listed)
+
+    listed.write_text("name,condition\n" + "\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"tokyo247_conditions.csv gives a condition for 314 of 315"
+    ):
+        load_tokyo247(tmp_path, "test")

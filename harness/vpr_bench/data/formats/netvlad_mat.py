@@ -15,6 +15,8 @@ Pittsburgh in the OpenIBL/ClusVPR layout is recognised too (``<root>`` may also 
     <root>/datasets/tokyo247.mat         (or <root>/tokyo247.mat)
     <root>/03814/<e>_<n>/<pano>_012_<yaw>.png   database (the .mat says .jpg)
     <root>/247query_subset_v2/00010.jpg  queries (also accepted: 247query_v3/, query/)
+    <root>/tokyo247_conditions.csv       optional day/sunset/night label per query
+                                         (or <root>/datasets/...; see vpr_bench.data.conditions)
 
     <root>/datasets/tokyoTM_val.mat      (or <root>/tokyoTM_val.mat)
     <root>/images/<xx>/<pano>/_<YYYYMM>/...jpg  database and queries (or directly under <root>)
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from vpr_bench.builtin.datasets import protocol_for
+from vpr_bench.data.conditions import read_condition_list
 from vpr_bench.data.formats import require_dir, split_manifest
 from vpr_bench.data.formats.dbstruct import DOWNLOAD_HINT, DbStruct, parse_dbstruct, read_dbstruct
 from vpr_bench.data.split import GeoSplit, ImageRecord
@@ -53,6 +56,8 @@ _TOKYO247_DB_NAME = re.compile(r"^\d{5}/[^/]+/[^/]+\.(jpg|png)$")
 _TOKYO247_QUERY_NAME = re.compile(r"^\d{5}\.jpg$")
 _TOKYOTM_NAME = re.compile(r"^[^/]{2}/[^/]+/_\d{6}/[^/]+\.jpg$")
 _TOKYO247_QUERY_DIRS = ("247query_subset_v2", "247query_v3", "query", "queries")
+TOKYO247_CONDITIONS_FILE = "tokyo247_conditions.csv"
+TOKYO247_CONDITIONS = ("day", "sunset", "night")
 
 
 def find_mat(root: Path, filename: str) -> Path:
@@ -100,7 +105,13 @@ def _check_kind(
 
 
 def _finish(
-    name: str, db: DbStruct, dataset: str, split: str, root: Path, records: Any
+    name: str,
+    db: DbStruct,
+    dataset: str,
+    split: str,
+    root: Path,
+    records: Any,
+    extras: dict[str, object] | None = None,
 ) -> GeoSplit:
     database, queries = records
     protocol = protocol_for(dataset, split)
@@ -117,6 +128,7 @@ def _finish(
             "pos_dist_thr": db.pos_dist_thr,
             "pos_dist_sq_thr": db.pos_dist_sq_thr,
             "nontriv_pos_dist_sq_thr": db.nontriv_pos_dist_sq_thr,
+            **(extras or {}),
         },
     )
 
@@ -186,7 +198,9 @@ def load_tokyo247(root: Path, split: str) -> GeoSplit:
 
     The .mat lists database images as ``.jpg`` while the released files are ``.png``: the
     suffix is taken from the file that exists (``.png`` when none is there yet). The database
-    place id is the location folder ``<block>/<e>_<n>`` (the unit of place NMS).
+    place id is the location folder ``<block>/<e>_<n>`` (the unit of place NMS). Query
+    conditions (``day``, ``sunset``, ``night``) come from ``tokyo247_conditions.csv`` in the
+    root (or ``datasets/``) when the user has put one there; without it, queries have none.
     """
     _check_split("tokyo247", split, ("test", "vg"))
     root = require_dir(Path(root), "tokyo247 root", "Pass --root <folder with 03814/ ...>.")
@@ -201,11 +215,27 @@ def load_tokyo247(root: Path, split: str) -> GeoSplit:
         ImageRecord((root / n).with_suffix(suffix), e, nn, place_id=n.rsplit("/", 1)[0])
         for n, (e, nn) in zip(db.db_names, db.utm_db.tolist(), strict=True)
     ]
+    conditions_file = _find_optional(root, TOKYO247_CONDITIONS_FILE)
+    conditions: tuple[str | None, ...] = (None,) * len(db.q_names)
+    if conditions_file is not None:
+        conditions = read_condition_list(conditions_file, db.q_names, TOKYO247_CONDITIONS)
     queries = [
-        ImageRecord(query_dir / n, e, nn)
-        for n, (e, nn) in zip(db.q_names, db.utm_q.tolist(), strict=True)
+        ImageRecord(query_dir / n, e, nn, condition=c)
+        for n, (e, nn), c in zip(db.q_names, db.utm_q.tolist(), conditions, strict=True)
     ]
-    return _finish(f"tokyo247-{split}", db, "tokyo247", split, root, (database, queries))
+    extras: dict[str, object] = {
+        "conditions_file": str(conditions_file or ""),
+        "conditions_list_at": str(root / TOKYO247_CONDITIONS_FILE),
+    }
+    return _finish(f"tokyo247-{split}", db, "tokyo247", split, root, (database, queries), extras)
+
+
+def _find_optional(root: Path, filename: str) -> Path | None:
+    """``<root>/<filename>`` or ``<root>/datasets/<filename>`` when one exists, else None."""
+    for candidate in (root / filename, root / "datasets" / filename):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def load_tokyotm(root: Path, split: str) -> GeoSplit:
