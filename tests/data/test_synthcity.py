@@ -10,8 +10,9 @@ import pytest
 
 from vpr_bench.data.synthcity import SIZES, prepare, read_manifest
 from vpr_bench.data.synthcity.layout import CONDITIONS
+from vpr_bench.data.synthcity.spec import SYNTHCITY
 from vpr_bench.data.synthcity.utm import utm_to_latlon
-from vpr_bench.data.synthcity.writer import vg_name
+from vpr_bench.data.synthcity.writer import GENERATOR_VERSION, vg_name
 from vpr_bench.errors import DataError, UsageError
 
 
@@ -41,6 +42,12 @@ def test_layout_and_manifest(city: Path) -> None:
             assert on_disk == sum(manifest["counts"][split][role].values()) > 0
         assert set(manifest["counts"][split]["database"]) == {"day"}
     assert not [p for p in city.parent.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_dataset_version_follows_the_generator() -> None:
+    # Records carry DatasetSpec.version and leaderboards split tables on it: a new generator
+    # version is new data, so results from two generations must never share a table.
+    assert SYNTHCITY.version == GENERATOR_VERSION
 
 
 def test_names_are_vg_names(city: Path) -> None:

@@ -73,13 +73,30 @@ def test_two_protocol_versions_of_one_dataset_get_two_sections(tmp_path: Path) -
     put(records, method="sare", tag="b", protocol=PITTS_V2, metrics={"R@1": 70.0})
     sections = _sections(_page(tmp_path))
     assert list(sections) == [
-        "pitts30k-test@v1 — pitts30k / test",
-        "pitts30k-test@v2 — pitts30k / test",
+        "pitts30k-test@v1 — pitts30k (data v1) / test",
+        "pitts30k-test@v2 — pitts30k (data v1) / test",
     ]
-    assert [row[1] for row in sections["pitts30k-test@v1 — pitts30k / test"]] == ["netvlad"]
-    assert [row[1] for row in sections["pitts30k-test@v2 — pitts30k / test"]] == ["sare"]
+    assert [row[1] for row in sections["pitts30k-test@v1 — pitts30k (data v1) / test"]] == [
+        "netvlad"
+    ]
+    assert [row[1] for row in sections["pitts30k-test@v2 — pitts30k (data v1) / test"]] == ["sare"]
     page = _page(tmp_path)
     assert "queries shorter side 480" in page and f"digest {PITTS_V2.digest()}" in page
+
+
+def test_two_dataset_versions_under_one_protocol_get_two_sections(tmp_path: Path) -> None:
+    # A regenerated synthcity (new generator version) is new data under the same protocol:
+    # its numbers must not be ranked against the old generation's.
+    records = tmp_path / "records"
+    put(records, method="netvlad", tag="old", metrics={"R@1": 90.0})
+    put(records, method="sare", tag="new", dataset_version=2, metrics={"R@1": 40.0})
+    sections = _sections(_page(tmp_path))
+    assert list(sections) == [
+        "pitts30k-test@v1 — pitts30k (data v1) / test",
+        "pitts30k-test@v1 — pitts30k (data v2) / test",
+    ]
+    assert [row[1] for row in sections["pitts30k-test@v1 — pitts30k (data v2) / test"]] == ["sare"]
+    assert sections["pitts30k-test@v1 — pitts30k (data v2) / test"][0][0] == "1"
 
 
 def test_same_key_different_digest_is_not_merged(tmp_path: Path) -> None:
@@ -89,7 +106,8 @@ def test_same_key_different_digest_is_not_merged(tmp_path: Path) -> None:
     put(records, method="sare", protocol=other)
     headings = list(_sections(_page(tmp_path)))
     assert sorted(headings) == sorted(
-        f"pitts30k-test@v1 — pitts30k / test (digest {p.digest()})" for p in (PITTS_V1, other)
+        f"pitts30k-test@v1 — pitts30k (data v1) / test (digest {p.digest()})"
+        for p in (PITTS_V1, other)
     )
 
 
@@ -142,7 +160,7 @@ def test_paper_rows_and_delta(tmp_path: Path) -> None:
     )
     page = _page(tmp_path, _registries(netvlad, sare))
     sections = _sections(page)
-    v1 = sections["pitts30k-test@v1 — pitts30k / test"]
+    v1 = sections["pitts30k-test@v1 — pitts30k (data v1) / test"]
     header = next(line for line in page.splitlines() if line.startswith("|     #"))
     assert "Δ R@1" in header
     delta_at = [c.strip() for c in header.split("|")[1:-1]].index("Δ R@1")
@@ -158,7 +176,7 @@ def test_paper_rows_and_delta(tmp_path: Path) -> None:
     ]
     # The tokyo247 paper number has no table here; the v2 table gets the pitts30k-test rows.
     assert "73.3" not in page
-    v2 = sections["pitts30k-test@v2 — pitts30k / test"]
+    v2 = sections["pitts30k-test@v2 — pitts30k (data v1) / test"]
     assert [r[0] for r in v2] == ["1", "paper", "paper", "paper"]
     assert v2[0][delta_at] == "-17.2"  # v2 record of tag v2: no checkpoint number, method's
 

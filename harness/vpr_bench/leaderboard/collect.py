@@ -38,9 +38,14 @@ SECTION_KEYS = (
     "protocol_version",
     "protocol_digest",
     "dataset",
+    "dataset_version",
     "split",
 )
-"""The columns that identify one leaderboard table: rows are comparable only within it."""
+"""The columns that identify one leaderboard table: rows are comparable only within it.
+
+``dataset_version`` is there because a reader (or, for generated data such as synthcity, the
+generator) can change what a split holds without the protocol's rules changing.
+"""
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,7 @@ def _record_row(
         "protocol_version": int(record.protocol["version"]),
         "protocol_digest": record.protocol_digest,
         "dataset": record.dataset,
+        "dataset_version": int(record.dataset_version),
         "split": record.split,
         "kind": "ours",
         "method": record.method,

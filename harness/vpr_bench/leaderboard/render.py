@@ -1,8 +1,9 @@
 """Render one benchmark's rows as a deterministic markdown page (pandas + tabulate).
 
-One table per protocol identity (name, version, digest) and tested dataset/split: numbers made
-under two protocols never share a column. Every piece of text that comes from a record or a
-plugin goes through :func:`~vpr_bench.leaderboard.escape.escape_markdown_cell`.
+One table per protocol identity (name, version, digest) and tested dataset, dataset version and
+split: numbers made under two protocols, or on two versions of a dataset, never share a column.
+Every piece of text that comes from a record or a plugin goes through
+:func:`~vpr_bench.leaderboard.escape.escape_markdown_cell`.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ PlotPlanner = Callable[["pd.DataFrame"], Sequence[tuple[str, str]]]
 
 
 def section_stem(section: Mapping[str, Any]) -> str:
-    """File-name stem of a table's plots, unique per benchmark, protocol identity and split."""
+    """File-name stem of a table's plots: unique per benchmark, protocol, dataset version, split."""
     digest = safe_stem(str(section["protocol_digest"])[:16] or "none")
     return (
         f"{safe_stem(str(section['benchmark']))}--{safe_stem(str(section['protocol_name']))}"
         f"-v{int(section['protocol_version'])}-{digest}--{safe_stem(str(section['dataset']))}"
-        f"-{safe_stem(str(section['split']))}"
+        f"-d{int(section['dataset_version'])}-{safe_stem(str(section['split']))}"
     )
 
 
@@ -193,14 +194,17 @@ def render_benchmark(
         if len(rows)
         else rows
     )
-    keys = [f"{s['protocol_name']}@v{int(s['protocol_version'])}" for _, s in sections.iterrows()]
-    for (_, section), key in zip(sections.iterrows(), keys, strict=True):
+    headings = [
+        f"{s['protocol_name']}@v{int(s['protocol_version'])} — {s['dataset']} "
+        f"(data v{int(s['dataset_version'])}) / {s['split']}"
+        for _, s in sections.iterrows()
+    ]
+    for (_, section), title in zip(sections.iterrows(), headings, strict=True):
         mask = (rows[list(SECTION_KEYS)] == section[list(SECTION_KEYS)]).all(axis=1)
         table_rows = sort_rows(rows[mask])
         digest = str(section["protocol_digest"])
-        heading = f"## {escape_markdown_cell(key)} — {escape_markdown_cell(section['dataset'])}"
-        heading += f" / {escape_markdown_cell(section['split'])}"
-        if keys.count(key) > 1:
+        heading = f"## {escape_markdown_cell(title)}"
+        if headings.count(title) > 1:  # same name@vN on the same data, different settings
             heading += f" (digest {escape_markdown_cell(digest)})"
         lines += ["", heading, "", "Protocol: " + _settings(section["protocol"], digest), ""]
         lines.append(_table(table_rows))
