@@ -55,6 +55,13 @@ def test_remote_file_and_checkpoint_tags() -> None:
     ckpt = Checkpoint("zoo", RemoteFile("https://example.org/w.pth"), trained_on="pitts30k-train")
     with pytest.raises(ValueError, match="checkpoint tag twice"):
         MethodSpec("m", "net", "triplet", "triplet-mining", "x", checkpoints=(ckpt, ckpt))
+    assert ckpt.file_name == "w.pth" and ckpt.load is None
+    named = Checkpoint("zoo", RemoteFile("https://x.org/f/?a=1"), "x", filename="best.pth.tar")
+    assert named.file_name == "best.pth.tar"
+    with pytest.raises(ValueError, match=r"give filename= .*cannot be taken from 'https://x.org/'"):
+        Checkpoint("zoo", RemoteFile("https://x.org/"), trained_on="x")
+    with pytest.raises(ValueError, match=r"Checkpoint\(zoo\).load = 'nocolon' is not a lazy"):
+        Checkpoint("zoo", RemoteFile("https://x.org/w.pth"), "x", load="nocolon")
 
 
 def test_resolve_lazy_targets() -> None:

@@ -81,6 +81,7 @@ def resolve_experiment(
     config_file: Path | None = None,
     sets: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
+    layers: Sequence[tuple[str, Mapping[str, Any]]] = (),
 ) -> ExperimentConfig:
     """Build the fully resolved config of ``method``.
 
@@ -92,6 +93,9 @@ def resolve_experiment(
             top-level ``seed``, ``device``, ``pca_dim``.
         sets: ``key=value`` overrides from the command line.
         extra: Typed overrides applied last (e.g. ``{"seed": 3}`` from ``--seed``).
+        layers: Named typed override sets applied after the config file and before ``sets``
+            (e.g. ``[("checkpoint 'openibl-sare-ind'", {...})]``: what released weights need,
+            which ``--set`` can still change).
 
     Returns:
         The resolved :class:`ExperimentConfig`.
@@ -124,6 +128,8 @@ def resolve_experiment(
         if "method" in file_values and file_values.pop("method") != method.name:
             raise ConfigError(f"{config_file}: written for another method (method = ...).")
         config = apply_overrides(config, file_values, source=str(config_file))
+    for source, values in layers:
+        config = apply_overrides(config, values, source=source)
     if sets:
         config = apply_overrides(config, parse_sets(sets), source="--set")
     if extra:

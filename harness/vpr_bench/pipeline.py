@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from vpr_bench.errors import UsageError
 from vpr_bench.experiment import ExperimentConfig, resolve_experiment
 from vpr_bench.registry import resolve
-from vpr_bench.specs import DatasetSpec, MethodSpec
+from vpr_bench.specs import Checkpoint, DatasetSpec, MethodSpec
 
 if TYPE_CHECKING:
     from torch import nn
@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from vpr_bench.eval.runner import EvalOutcome
     from vpr_bench.plugins import PluginManager
 
-__all__ = ["RunOptions", "run_methods", "select_methods"]
+__all__ = [
+    "Plan",
+    "RunOptions",
+    "build_model",
+    "evaluate_model",
+    "fit_pca_for",
+    "run_methods",
+    "select_methods",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,10 @@ class RunOptions:
         batch_size: Extraction batch size.
         use_cache: Use the descriptor cache.
         command: The command line recorded in every record.
+        checkpoint: Tag of released weights to evaluate (``--checkpoint``): only the method
+            that releases it runs, with the checkpoint's config overrides, no training and no
+            baseline; ``weights`` may name the downloaded file.
+        download: With ``checkpoint``: fetch the file when it is a direct link and not here.
     """
 
     dataset: str
@@ -71,6 +83,8 @@ class RunOptions:
     batch_size: int = 32
     use_cache: bool = True
     command: str = ""
+    checkpoint: str | None = None
+    download: bool = False
 
 
 def select_methods(
@@ -100,7 +114,9 @@ def select_methods(
 
 
 @dataclass
-class _Plan:
+class Plan:
+    """One method to run and its fully resolved config."""
+
     method: MethodSpec
     config: ExperimentConfig
 
@@ -117,6 +133,12 @@ def run_methods(
     from vpr_bench.train.api import resolve_device
 
     registries = manager.registries()
+    checkpoint: Checkpoint | None = None
+    if options.checkpoint:
+        from vpr_bench.checkpoints import find_checkpoint
+
+        owner, checkpoint = find_checkpoint(methods, options.checkpoint)
+        methods = [owner]
     if options.weights is not None and len(methods) != 1:
         raise UsageError("--weights needs exactly one method (choose it with --methods NAME).")
     eval_spec, eval_split = registries.dataset_split(options.dataset)
@@ -127,6 +149,10 @@ def run_methods(
         )
     extra: dict[str, Any] = {} if options.seed is None else {"seed": options.seed}
     plans = []
+    layers = []
+    if checkpoint is not None:
+        needs = {**checkpoint.overrides, "train_dataset": checkpoint.trained_on}
+        layers.append((f"checkpoint {checkpoint.tag!r}", needs))
     for method in methods:
         config = resolve_experiment(
             method,
@@ -135,15 +161,25 @@ def run_methods(
             config_file=options.config_file,
             sets=options.sets,
             extra=extra,
+            layers=layers,
         )
-        if options.weights is None:
+        if checkpoint is None and options.weights is None:
             registries.check_method(method, config.train_dataset)
-        plans.append(_Plan(method, config))
+        plans.append(Plan(method, config))
     device = resolve_device(options.device)
     eval_root = _dataset_root(eval_spec, options.data_root)
     outcomes: list[EvalOutcome] = []
     seen_baselines: set[str] = set()
     for plan in plans:
+        if checkpoint is not None:
+            from vpr_bench.released import evaluate_released
+
+            outcome = evaluate_released(
+                manager, plan, checkpoint, options, device, eval_spec, eval_root
+            )
+            if outcome is not None:
+                outcomes.append(outcome)
+            continue
         if options.baseline:
             key = f"{plan.method.model}:{plan.config.model!r}"
             if key not in seen_baselines:
@@ -163,21 +199,22 @@ def _dataset_root(spec: DatasetSpec, root: Path | None) -> Path:
     return resolve_root(spec, root)
 
 
-def _train_split(manager: PluginManager, plan: _Plan, options: RunOptions) -> Any:
+def _train_split(manager: PluginManager, plan: Plan, options: RunOptions) -> Any:
     """The method's training split (for data-dependent init and PCA fitting)."""
     spec, split = manager.registries().dataset_split(plan.config.train_dataset)
     return resolve(spec.load)(_dataset_root(spec, options.train_root), split)
 
 
-def _build(manager: PluginManager, plan: _Plan) -> nn.Module:
+def build_model(manager: PluginManager, plan: Plan) -> nn.Module:
+    """The plan's model, freshly built from its config (random or pretrained-trunk init)."""
     spec = manager.registries().models.get(plan.method.model)
     model: nn.Module = resolve(spec.build)(plan.config.model)
     return model
 
 
-def _evaluate(
+def evaluate_model(
     manager: PluginManager,
-    plan: _Plan,
+    plan: Plan,
     model: nn.Module,
     options: RunOptions,
     device: str,
@@ -190,6 +227,7 @@ def _evaluate(
     trained_on: str,
     pca: PcaWhitening | None,
 ) -> EvalOutcome | None:
+    """Evaluate ``model`` on the run's dataset and write its record (None on other ranks)."""
     from vpr_bench.eval.runner import evaluate
     from vpr_bench.provenance import distribution_versions
 
@@ -227,14 +265,14 @@ def _evaluate(
 
 def _evaluate_untrained(
     manager: PluginManager,
-    plan: _Plan,
+    plan: Plan,
     options: RunOptions,
     device: str,
     eval_spec: DatasetSpec,
     eval_root: Path,
 ) -> EvalOutcome | None:
     log.info("Evaluating the untrained %s baseline", plan.method.model)
-    model = _build(manager, plan)
+    model = build_model(manager, plan)
     model_spec = manager.registries().models.get(plan.method.model)
     if model_spec.prepare is not None:
         # Data-dependent initialisation (NetVLAD's k-means centroids) is part of the untrained
@@ -242,7 +280,7 @@ def _evaluate_untrained(
         from vpr_bench.train.api import prepare_model
 
         prepare_model(model_spec, model, plan.config, _train_split(manager, plan, options))
-    return _evaluate(
+    return evaluate_model(
         manager,
         plan,
         model,
@@ -260,7 +298,7 @@ def _evaluate_untrained(
 
 def _train_and_evaluate(
     manager: PluginManager,
-    plan: _Plan,
+    plan: Plan,
     options: RunOptions,
     device: str,
     eval_spec: DatasetSpec,
@@ -269,7 +307,7 @@ def _train_and_evaluate(
     from vpr_bench.train.api import train_method
     from vpr_bench.weights import load_weights
 
-    model = _build(manager, plan)
+    model = build_model(manager, plan)
     if options.weights is not None:
         weights, trained_on = Path(options.weights), options.trained_on
         tag = weights.parent.parent.name if weights.parent.name == "checkpoints" else weights.stem
@@ -291,8 +329,8 @@ def _train_and_evaluate(
             raise UsageError(f"Training {plan.method.name} produced no checkpoint.")
         weights, tag, trained_on = chosen, outcome.run_dir.name, plan.config.train_dataset
     sha = load_weights(model, weights)
-    pca = _fit_pca(manager, plan, model, options, device)
-    return _evaluate(
+    pca = fit_pca_for(manager, plan, model, options, device)
+    return evaluate_model(
         manager,
         plan,
         model,
@@ -308,8 +346,8 @@ def _train_and_evaluate(
     )
 
 
-def _fit_pca(
-    manager: PluginManager, plan: _Plan, model: nn.Module, options: RunOptions, device: str
+def fit_pca_for(
+    manager: PluginManager, plan: Plan, model: nn.Module, options: RunOptions, device: str
 ) -> PcaWhitening | None:
     """Fit PCA-whitening on training descriptors when the config asks for ``pca_dim``."""
     if not plan.config.pca_dim:

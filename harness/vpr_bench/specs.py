@@ -319,13 +319,23 @@ class PaperResult:
 class Checkpoint:
     """Released weights of a method.
 
+    ``vpr-bench run --checkpoint <tag>`` builds the method's model with ``overrides``, finds
+    the file (``--weights``, the vpr-bench weights folder, torch's hub cache, or a download with
+    ``--download`` when ``file.uri`` is a direct link), checks its sha256 and loads it with
+    ``load``.
+
     Attributes:
         tag: Short name used on the command line (``--checkpoint <tag>``).
         file: Where the weights are published.
-        trained_on: The dataset (protocol name) the weights were trained on.
-        overrides: Config overrides the weights need (e.g. PCA dimension).
+        trained_on: The ``--dataset`` style name of the training set (also where PCA is fitted
+            when the file has none).
+        overrides: Config overrides the weights need (e.g. backbone, PCA dimension).
         reported: The numbers the authors report for these weights.
         license: The weights' terms.
+        filename: The released file's name (default: the last part of ``file.uri``).
+        load: ``load(path, model) -> PcaWhitening | None`` (or a lazy target): loads the file
+            into the model strictly and returns the PCA-whitening stored in it, if any. None:
+            the file is a state dict of the model itself.
     """
 
     tag: str
@@ -334,9 +344,27 @@ class Checkpoint:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     reported: tuple[PaperResult, ...] = ()
     license: str = ""
+    filename: str = ""
+    load: LazyCallable | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag", _check_name("Checkpoint", self.tag))
+        if self.load is not None:
+            _check_callable(f"Checkpoint({self.tag})", "load", self.load)
+        if not self.file_name or "/" in self.file_name:
+            raise ValueError(
+                f"Checkpoint({self.tag}): give filename= (the released file's name); it cannot "
+                f"be taken from {self.file.uri!r}."
+            )
+
+    @property
+    def file_name(self) -> str:
+        """The file name looked for on disk: ``filename``, else the uri's last part."""
+        if self.filename:
+            return self.filename
+        from urllib.parse import urlparse
+
+        return urlparse(self.file.uri).path.rstrip("/").rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)

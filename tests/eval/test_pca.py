@@ -179,3 +179,29 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
         PcaWhitening.load_h5(tmp_path / "partial.h5")
     with pytest.raises(DataError, match="lacks"):
         PcaWhitening.from_state_dict({"U": torch.zeros(8, 3)})
+
+
+def test_folded_projection_is_applied_exactly_like_a_1x1_conv(tmp_path: Path) -> None:
+    # OpenIBL's hub release stores PCA as pca_layer (a 1x1 conv) after the flattened VLAD.
+    gen = torch.Generator().manual_seed(0)
+    weight, bias = torch.randn(3, 8, 1, 1, generator=gen), torch.randn(3, generator=gen)
+    x = torch.randn(5, 8, generator=gen)
+    folded = PcaWhitening.from_linear(weight, bias)
+    conv = torch.nn.functional.conv2d(x[:, :, None, None], weight, bias).flatten(1)
+    torch.testing.assert_close(folded.apply(x), torch.nn.functional.normalize(conv, dim=1))
+    assert (folded.input_dim, folded.n_components) == (8, 3)
+    torch.testing.assert_close(folded.truncated(2).bias, bias[:2])
+    torch.save(folded.state_dict(), tmp_path / "folded.pt")
+    back = PcaWhitening.from_state_dict(torch.load(tmp_path / "folded.pt", weights_only=True))
+    torch.testing.assert_close(back.apply(x), folded.apply(x))
+    with pytest.raises(UsageError, match="cannot hold it"):
+        folded.save_h5(tmp_path / "folded.h5")
+    with pytest.raises(UsageError, match=r"offset must be \[3\], got \(2,\)"):
+        PcaWhitening(folded.U, folded.lams, folded.mu, offset=torch.zeros(2))
+
+
+def test_folding_a_fitted_pca_changes_nothing() -> None:
+    data = np.random.default_rng(3).standard_normal((40, 12))
+    pca = fit_pca(data, 5)
+    folded = PcaWhitening.from_linear(pca.weight, pca.bias)
+    np.testing.assert_allclose(folded.apply(data), pca.apply(data), rtol=1e-6, atol=1e-6)

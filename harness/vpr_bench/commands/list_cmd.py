@@ -72,7 +72,10 @@ def _ground_truth(protocol: Any) -> str:
 
 def _detail(kind: str, spec: Any) -> str:
     if kind == "methods":
-        return f"{spec.model} + {spec.loss} via {spec.trainer} on {spec.train_dataset}"
+        detail = f"{spec.model} + {spec.loss} via {spec.trainer} on {spec.train_dataset}"
+        if spec.checkpoints:
+            detail += "; --checkpoint " + ", ".join(c.tag for c in spec.checkpoints)
+        return detail
     if kind == "losses":
         return f"batches: {spec.batch_kind.value}"
     if kind == "trainers":

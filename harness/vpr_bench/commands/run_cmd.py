@@ -21,6 +21,14 @@ selected on its validation split, PCA-whitened when its config says so, then eva
 configuration is evaluated too (--no-baseline to skip). Records go to
 <leaderboards>/records/<benchmark>/..., and the leaderboard pages are regenerated.
 
+Released weights (--checkpoint TAG; tags: vpr-bench list methods): only the method that
+releases TAG runs, built as the weights need (e.g. VGG16, 64 clusters), without training or
+baseline. The file is --weights FILE, else $VPR_BENCH_WEIGHTS/<method>/<TAG>/<file> (default
+~/.cache/vpr-bench/weights), else torch's hub cache; --download fetches it there when it is
+published as a direct link. A published sha256 is checked. PCA comes from the file, or from
+pca_params_<name>.h5 beside it, else it is fitted on the training set (--train-root) and saved
+there. The leaderboard shows the authors' numbers for the weights next to ours (Δ R@1).
+
 examples:
   vpr-bench run --plugins netvlad,sare --dataset synthcity --profile quick
   vpr-bench run --methods sare --dataset pitts250k-test --profile paper --data-root /data/pitts
@@ -28,6 +36,8 @@ examples:
       --weights runs/netvlad/<run>/checkpoints/best.pt \\
       --trained-on pitts30k-train
   vpr-bench run --methods tiny-triplet --dataset synthcity --set trainer.epochs=1
+  vpr-bench run --plugins netvlad,sare --dataset pitts250k-test --checkpoint openibl-sare-ind \
+      --data-root /data/pitts --train-root /data/pitts
 """
 
 
@@ -61,6 +71,16 @@ def add_parser(subparsers: Any) -> None:
         metavar="DATASET",
         help="with --weights: the dataset the weights were trained on (recorded, shown with †)",
     )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="TAG",
+        help="evaluate a method's released weights, e.g. openibl-sare-ind (see below)",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="with --checkpoint: download the weights when they are not here",
+    )
     parser.add_argument("--data-root", type=Path, help="root of the evaluation dataset")
     parser.add_argument("--train-root", type=Path, help="root of the training dataset")
     parser.add_argument(
@@ -80,8 +100,16 @@ def add_parser(subparsers: Any) -> None:
 
 def execute(args: argparse.Namespace, ctx: CliContext) -> int:
     """Run the pipeline, then rebuild the leaderboards and print the page of the benchmark."""
+    from vpr_bench.errors import UsageError
     from vpr_bench.leaderboard import build_leaderboards, write_outputs
     from vpr_bench.pipeline import RunOptions, run_methods, select_methods
+
+    if args.checkpoint and args.trained_on:
+        raise UsageError(
+            "--trained-on is for your own --weights; a --checkpoint says what it was trained on."
+        )
+    if args.download and not args.checkpoint:
+        raise UsageError("--download fetches released weights: use it with --checkpoint TAG.")
 
     manager = ctx.manager()
     names = [n.strip() for n in args.methods.split(",")] if args.methods else None
@@ -105,8 +133,13 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
         batch_size=args.batch_size,
         use_cache=not args.no_cache,
         command=shlex.join(["vpr-bench", *sys.argv[1:]]),
+        checkpoint=args.checkpoint,
+        download=args.download,
     )
-    ctx.print(f"Running {', '.join(m.name for m in methods)} on {args.dataset}")
+    if args.checkpoint:
+        ctx.print(f"Evaluating checkpoint {args.checkpoint} on {args.dataset}")
+    else:
+        ctx.print(f"Running {', '.join(m.name for m in methods)} on {args.dataset}")
     outcomes = run_methods(manager, methods, options)
     for outcome in outcomes:
         record = outcome.record

@@ -67,12 +67,16 @@ class PcaWhitening:
         lams: The eigenvalues, clamped to ``>= 1e-9``.
         mu: The mean of the fit set.
         whiten: Divide each component by ``sqrt(lam)`` (OpenIBL default) or not (``--nowhiten``).
+        offset: An explicit bias ``[k]`` for a projection released already folded into a
+            linear layer (OpenIBL's hub ``pca_layer``, see :meth:`from_linear`); None: the bias
+            is ``-weight @ mu``.
     """
 
     U: torch.Tensor
     lams: torch.Tensor
     mu: torch.Tensor
     whiten: bool = True
+    offset: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.U.ndim != 2 or self.lams.ndim != 1 or self.mu.ndim != 1:
@@ -85,6 +89,33 @@ class PcaWhitening:
                 f"PcaWhitening shapes disagree: U {tuple(self.U.shape)}, lams "
                 f"{tuple(self.lams.shape)}, mu {tuple(self.mu.shape)}."
             )
+        if self.offset is not None and tuple(self.offset.shape) != (self.U.shape[1],):
+            raise UsageError(
+                f"PcaWhitening offset must be [{self.U.shape[1]}], got {tuple(self.offset.shape)}."
+            )
+
+    @classmethod
+    def from_linear(cls, weight: torch.Tensor, bias: torch.Tensor) -> PcaWhitening:
+        """The projection ``x -> weight @ x + bias`` (then L2), as released folded into a layer.
+
+        Args:
+            weight: ``[k, D]`` (a 1x1 convolution's ``[k, D, 1, 1]`` is accepted too).
+            bias: ``[k]``.
+
+        Returns:
+            A PCA whose :attr:`weight` and :attr:`bias` are exactly these tensors.
+        """
+        import torch
+
+        matrix = weight.reshape(weight.shape[0], -1) if weight.ndim == 4 else weight
+        k, d = int(matrix.shape[0]), int(matrix.shape[1])
+        return cls(
+            matrix.T.contiguous(),
+            torch.ones(k, dtype=matrix.dtype),
+            torch.zeros(d, dtype=matrix.dtype),
+            whiten=False,
+            offset=bias.reshape(-1).clone(),
+        )
 
     @property
     def input_dim(self) -> int:
@@ -104,21 +135,25 @@ class PcaWhitening:
 
     @property
     def bias(self) -> torch.Tensor:
-        """``[k]``: ``-weight @ mu``."""
+        """``[k]``: ``-weight @ mu`` (or the explicit :attr:`offset`)."""
+        if self.offset is not None:
+            return self.offset
         return -(self.weight @ self.mu)
 
     def truncated(self, n_components: int) -> PcaWhitening:
         """The first ``n_components`` components (OpenIBL ``load()`` with a smaller ``k``)."""
         if not 1 <= n_components <= self.n_components:
             raise UsageError(f"PCA has {self.n_components} components; cannot keep {n_components}.")
+        offset = None if self.offset is None else self.offset[:n_components]
         return PcaWhitening(
-            self.U[:, :n_components], self.lams[:n_components], self.mu, self.whiten
+            self.U[:, :n_components], self.lams[:n_components], self.mu, self.whiten, offset
         )
 
     def to(self, device: str | torch.device) -> PcaWhitening:
         """The same PCA with its tensors on ``device``."""
+        offset = None if self.offset is None else self.offset.to(device)
         return PcaWhitening(
-            self.U.to(device), self.lams.to(device), self.mu.to(device), self.whiten
+            self.U.to(device), self.lams.to(device), self.mu.to(device), self.whiten, offset
         )
 
     @overload
@@ -171,12 +206,15 @@ class PcaWhitening:
         """Tensors to save with a method's weights (``U``, ``lams``, ``mu``, ``whiten``)."""
         import torch
 
-        return {
+        state = {
             "U": self.U,
             "lams": self.lams,
             "mu": self.mu,
             "whiten": torch.tensor(self.whiten),
         }
+        if self.offset is not None:
+            state["offset"] = self.offset
+        return state
 
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> PcaWhitening:
@@ -191,7 +229,13 @@ class PcaWhitening:
                 f"PCA state dict lacks {missing}; expected keys U, lams, mu, whiten "
                 "(as written by PcaWhitening.state_dict())."
             )
-        return cls(state["U"], state["lams"], state["mu"], bool(state["whiten"].item()))
+        return cls(
+            state["U"],
+            state["lams"],
+            state["mu"],
+            bool(state["whiten"].item()),
+            state.get("offset"),
+        )
 
     def save_h5(self, path: str | os.PathLike[str]) -> Path:
         """Write the OpenIBL HDF5 layout atomically (temp file, fsync, replace).
@@ -206,6 +250,11 @@ class PcaWhitening:
         """
         import h5py
 
+        if self.offset is not None:
+            raise UsageError(
+                "This PCA was released folded into a linear layer (explicit offset); the "
+                "OpenIBL HDF5 layout cannot hold it. Save state_dict() with torch.save instead."
+            )
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         u = self.U.detach().cpu().numpy()

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from vpr_bench.errors import DataError
-from vpr_bench_netvlad.checkpoint import load_openibl_checkpoint
+from vpr_bench_netvlad.checkpoint import load_openibl_checkpoint, load_openibl_weights
 from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_netvlad.model import NetVLADModel, build_netvlad
 
@@ -117,6 +117,36 @@ def test_hub_release_yields_pca_stage(
     )
     torch.testing.assert_close(loaded.pca_bias, state["pca_layer.bias"], rtol=0, atol=0)
     torch.testing.assert_close(vgg_model.net_vlad.centroids.detach(), state["net_vlad.centroids"])
+
+
+def test_hub_release_through_checkpoint_load_equals_embednetpca(
+    oracles_dir: Path, tmp_path: Path, vgg_model: NetVLADModel
+) -> None:
+    # What `vpr-bench run --checkpoint` does with the hub file: load, then apply the returned
+    # PCA; OpenIBL's EmbedNetPCA: VLAD -> L2 -> 1x1 conv (pca_layer) -> L2.
+    state = _random_state(_manifest(oracles_dir)["EmbedNetPCA"]["entries"], seed=4)
+    path = tmp_path / "vgg16_netvlad.pth"
+    torch.save(state, path)
+    pca = load_openibl_weights(path, vgg_model)
+    assert pca is not None and (pca.input_dim, pca.n_components) == (32768, PCA_DIM)
+    image = torch.randn(1, 3, 64, 80, generator=torch.Generator().manual_seed(5))
+    model = vgg_model.double().eval()
+    try:
+        with torch.no_grad():
+            ours = pca.apply(model(image.double()))
+        vlad = _reference_descriptor(state, image)[:, :, None, None]
+        weight, bias = state["pca_layer.weight"].double(), state["pca_layer.bias"].double()
+        expected = F.normalize(F.conv2d(vlad, weight, bias).flatten(1), dim=1)
+        torch.testing.assert_close(ours, expected, rtol=1e-9, atol=1e-11)
+    finally:
+        vgg_model.float()
+
+
+def test_checkpoint_load_refuses_another_model(tmp_path: Path) -> None:
+    from vpr_bench.builtin.tiny_model import TinyGeMConfig, build_tiny_gem
+
+    with pytest.raises(DataError, match="loads into the netvlad model only, not a"):
+        load_openibl_weights(tmp_path / "x.pth", build_tiny_gem(TinyGeMConfig()))
 
 
 def test_mismatches_are_listed(

@@ -17,14 +17,22 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from vpr_bench.errors import DataError
 from vpr_bench_netvlad.model import NetVLADModel
 
-__all__ = ["LoadedCheckpoint", "load_openibl_checkpoint", "openibl_to_model_keys"]
+if TYPE_CHECKING:
+    from vpr_bench.eval.pca import PcaWhitening
+
+__all__ = [
+    "LoadedCheckpoint",
+    "load_openibl_checkpoint",
+    "load_openibl_weights",
+    "openibl_to_model_keys",
+]
 
 _KEY_MAP = (("base_model.base.", "trunk."), ("net_vlad.", "net_vlad."))
 _PCA_KEYS = ("pca_layer.weight", "pca_layer.bias")
@@ -152,3 +160,33 @@ def load_openibl_checkpoint(path: str | os.PathLike[str], model: NetVLADModel) -
             pca_weight.reshape(pca_weight.shape[0], -1).clone(), pca_bias.clone(), meta
         )
     return LoadedCheckpoint(None, None, meta)
+
+
+def load_openibl_weights(
+    path: str | os.PathLike[str], model: torch.nn.Module
+) -> PcaWhitening | None:
+    """``Checkpoint.load`` for OpenIBL files: strict load, and the hub file's PCA if it has one.
+
+    Args:
+        path: An OpenIBL ``model_best.pth.tar`` or hub ``vgg16_netvlad.pth``.
+        model: The :class:`NetVLADModel` built with the checkpoint's overrides.
+
+    Returns:
+        The hub release's ``pca_layer`` as a folded :class:`~vpr_bench.eval.pca.PcaWhitening`
+        (applied exactly as OpenIBL's 1x1 convolution), or None for a training checkpoint
+        (its PCA is fitted separately, as OpenIBL does).
+
+    Raises:
+        DataError: See :func:`load_openibl_checkpoint`; also when ``model`` is not NetVLAD.
+    """
+    from vpr_bench.eval.pca import PcaWhitening
+
+    if not isinstance(model, NetVLADModel):
+        raise DataError(
+            f"OpenIBL checkpoint {path} loads into the netvlad model only, not a "
+            f"{type(model).__name__}."
+        )
+    loaded = load_openibl_checkpoint(path, model)
+    if loaded.pca_weight is None or loaded.pca_bias is None:
+        return None
+    return PcaWhitening.from_linear(loaded.pca_weight, loaded.pca_bias)

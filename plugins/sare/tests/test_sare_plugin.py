@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from vpr_bench.builtin.triplet import TripletConfig
+from vpr_bench.cli import main
 from vpr_bench.config import apply_overrides
 from vpr_bench.errors import ConfigError
 from vpr_bench.experiment import resolve_experiment
@@ -89,3 +91,22 @@ def test_plugin_import_does_not_import_torch() -> None:
     code = "import sys, vpr_bench_sare.plugin; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_model_zoo_checkpoint_says_where_to_get_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VPR_BENCH_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    (ckpt,) = isolated_manager(PLUGINS).registries().methods.get("sare").checkpoints
+    assert ckpt.file_name == "model_best.pth.tar"
+    assert ckpt.load == "vpr_bench_netvlad.checkpoint:load_openibl_weights"
+    args = ["run", "--plugins", "netvlad,sare", "--dataset", "pitts250k-test"]
+    args += ["--data-root", str(tmp_path), "--checkpoint", "openibl-sare-ind", "--download"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    target = tmp_path / "weights" / "sare" / "openibl-sare-ind" / "model_best.pth.tar"
+    assert "is a web page, not a file: download model_best.pth.tar from it" in err
+    assert f"put it at {target} (or pass --weights FILE)" in err
+    assert main(["list", "methods"]) == 0
+    assert "--checkpoint openibl-sare-ind" in capsys.readouterr().out

@@ -74,6 +74,8 @@ OPENIBL_SARE_IND = Checkpoint(
     },
     reported=SARE_IND_ZOO_ROWS,
     license="MIT (OpenIBL repository)",
+    filename="model_best.pth.tar",
+    load="vpr_bench_netvlad.checkpoint:load_openibl_weights",
 )
 
 
