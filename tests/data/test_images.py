@@ -9,7 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from vpr_bench.data.images import ImageListDataset, load_image, make_loader, output_size
+from vpr_bench.data.images import (
+    ImageListDataset,
+    decode_uint8,
+    load_image,
+    make_loader,
+    output_size,
+)
 from vpr_bench.errors import DataError
 from vpr_bench.eval.protocol import ResizePolicy
 from vpr_bench.specs import IMAGENET, MATCONVNET
@@ -74,3 +80,78 @@ def test_loader_buckets_variable_sizes(tmp_path: Path, jpeg_writer: Callable[...
     hard = list(make_loader(paths, ResizePolicy.hard(8, 8), IMAGENET, batch_size=4, device="cpu"))
     assert [b.shape for _, b in hard] == [(4, 3, 8, 8), (1, 3, 8, 8)]
     assert [i.tolist() for i, _ in hard] == [[0, 1, 2, 3], [4]]
+
+
+def _pillow_reference(path: Path, size: tuple[int, int] | None, scale_255: bool) -> torch.Tensor:
+    """What the original implementations compute: Pillow decode and resize, then
+    ToTensor/Normalize arithmetic (divide by 255, subtract the mean, divide by the std)."""
+    import numpy as np
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+    if size is not None and size != (rgb.height, rgb.width):
+        rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    array = np.asarray(rgb, dtype=np.float32)
+    preprocess = MATCONVNET if scale_255 else IMAGENET
+    if not scale_255:
+        array = array / 255.0
+    array = (array - np.float32(preprocess.mean)) / np.float32(preprocess.std)
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+@pytest.fixture(scope="module")
+def odd_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """One image in every mode and container the readers meet (and two torchvision skips)."""
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("modes")
+    noise = np.random.default_rng(0).integers(0, 256, (41, 57, 3), dtype=np.uint8)
+    base = Image.fromarray(noise).resize((114, 82), Image.Resampling.BICUBIC)
+    files = []
+    for mode, suffix in [
+        ("L", "jpg"), ("CMYK", "jpg"), ("L", "png"), ("LA", "png"), ("P", "png"),
+        ("RGBA", "png"), ("RGB", "bmp"), ("RGB", "tiff"),
+    ]:  # fmt: skip
+        files.append(folder / f"{mode}.{suffix}")
+        base.convert(mode).save(files[-1])
+    files.append(folder / "16bit.png")
+    Image.fromarray(noise[:, :, 0].astype(np.uint16) * 257).save(files[-1])
+    return files
+
+
+def test_decode_gives_pillows_pixels_on_real_and_odd_files(
+    shared_data: Path, odd_files: list[Path]
+) -> None:
+    import numpy as np
+
+    corridor = sorted((shared_data / "vpr_bench" / "datasets" / "corridor").rglob("*.jpg"))
+    assert len(corridor) == 222
+    for path in [*corridor, *odd_files]:
+        with Image.open(path) as image:
+            expected = np.asarray(image.convert("RGB")).transpose(2, 0, 1)
+        assert np.array_equal(decode_uint8(path).numpy(), expected), path.name
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [ResizePolicy(), ResizePolicy.hard(480, 640), ResizePolicy.shorter_side(100)],
+    ids=["native", "hard-480x640", "shorter-100"],
+)
+@pytest.mark.parametrize("scale_255", [False, True], ids=["imagenet", "matconvnet"])
+def test_load_image_equals_the_pillow_pipeline_bit_for_bit(
+    shared_data: Path, odd_files: list[Path], policy: ResizePolicy, scale_255: bool
+) -> None:
+    corridor = sorted((shared_data / "vpr_bench" / "datasets" / "corridor").rglob("*.jpg"))
+    for path in [*corridor[::20], *odd_files]:
+        with Image.open(path) as image:
+            size = output_size(image.width, image.height, policy)
+        ours = load_image(path, policy, MATCONVNET if scale_255 else IMAGENET)
+        assert torch.equal(ours, _pillow_reference(path, size, scale_255)), path.name
+
+
+def test_truncated_file_is_named(tmp_path: Path, jpeg_writer: Callable[..., Path]) -> None:
+    whole = jpeg_writer(tmp_path / "whole.jpg", size=(64, 48))
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole.read_bytes()[:200])
+    with pytest.raises(DataError, match=r"Cannot decode image .*cut\.jpg .*truncated"):
+        decode_uint8(cut)

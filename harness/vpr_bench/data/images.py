@@ -1,12 +1,19 @@
-"""The image pipeline: decode (Pillow, RGB), resize by a protocol policy, normalise per method.
+"""The image pipeline: decode (RGB), resize by a protocol policy, normalise per method.
 
+* Decode: ``torchvision.io`` (libjpeg-turbo / libpng; JPEG, PNG, WebP, GIF) straight into a
+  uint8 tensor, Pillow for any other format and for every error message. Both give the same
+  pixels (checked on the real corridor JPEGs and on L, P, RGBA, CMYK files in the tests);
+  torchvision is faster and skips a PIL-to-numpy copy (``benchmarks/test_decode.py``).
 * Resize (:class:`~vpr_bench.eval.protocol.ResizePolicy`): ``hard`` to exactly H x W;
   ``shorter`` scales the shorter side to S keeping the aspect ratio (the longer side is
   ``int(S * long / short)``, torchvision's rule); ``native`` keeps the file's size. Bilinear
-  with antialiasing (Pillow's ``resize``, which torchvision also uses on PIL images).
-* Normalisation (:class:`~vpr_bench.specs.Preprocess`): ``scale_255=False`` scales pixels to
-  [0, 1] and applies ``(x - mean) / std`` (ImageNet style); ``scale_255=True`` keeps 0..255 and
-  applies ``(x - mean) / std`` with the mean in 0..255 (MatConvNet style, std usually 1).
+  with antialiasing by Pillow's ``resize``, which is what the original implementations ran
+  (torchvision's ``Resize`` on PIL images); torch's own antialiased resize is faster but
+  differs from it by one grey level on some pixels, so it is not used.
+* Normalisation (:class:`~vpr_bench.specs.Preprocess`): ``scale_255=False`` divides pixels by
+  255 and applies ``(x - mean) / std`` (ImageNet style, as torchvision's ``ToTensor`` and
+  ``Normalize``); ``scale_255=True`` keeps 0..255 and applies ``(x - mean) / std`` with the mean
+  in 0..255 (MatConvNet style, std usually 1). Done in torch on the uint8 tensor.
 * Batching: images of one batch must share a size. Under ``hard`` every image does; otherwise
   :func:`make_loader` reads each file's header (no decode) and batches images of equal output
   size together (buckets), yielding the dataset indices with each batch.
@@ -31,9 +38,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ImageListDataset",
     "batch_plan",
+    "decode_uint8",
     "load_image",
+    "load_uint8",
     "make_loader",
     "normalise",
+    "normalise_uint8",
     "open_rgb",
     "output_size",
 ]
@@ -87,15 +97,55 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise DataError(f"Cannot read the header of image {path} ({exc}).") from exc
 
 
+def _pil_to_uint8(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+def decode_uint8(path: Path) -> torch.Tensor:
+    """Decode ``path`` as an RGB ``[3, H, W]`` uint8 tensor (torchvision.io, else Pillow).
+
+    Raises:
+        DataError: The file is missing, truncated or not an image (the message names it).
+    """
+    from torchvision.io import ImageReadMode, decode_image, read_file
+
+    pixels: torch.Tensor | None
+    try:
+        pixels = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
+    except RuntimeError:  # another format, or a broken file: Pillow decides and explains
+        pixels = None
+    if pixels is None or pixels.dtype != torch.uint8 or pixels.ndim != 3:
+        return _pil_to_uint8(open_rgb(Path(path)))  # e.g. BMP, TIFF, 16-bit PNG, animated GIF
+    return pixels
+
+
+def load_uint8(path: Path, size: tuple[int, int] | None) -> torch.Tensor:
+    """Decode and resize one image: RGB ``[3, H, W]`` uint8 of ``size`` (None: native size).
+
+    Without a resize the file goes straight to a tensor (:func:`decode_uint8`); with one,
+    Pillow decodes and resizes it (the same pixels, and no tensor-to-PIL round trip).
+
+    Raises:
+        DataError: The file is missing or unreadable.
+    """
+    if size is None or _image_size(Path(path)) == (size[1], size[0]):
+        return decode_uint8(path)
+    image = open_rgb(Path(path)).resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return _pil_to_uint8(image)
+
+
+def normalise_uint8(pixels: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
+    """A uint8 ``[3, H, W]`` image as a float32 tensor normalised by ``preprocess``."""
+    values = pixels.to(torch.float32, memory_format=torch.contiguous_format)
+    if not preprocess.scale_255:
+        values.div_(255.0)
+    values.sub_(torch.tensor(preprocess.mean, dtype=torch.float32)[:, None, None])
+    return values.div_(torch.tensor(preprocess.std, dtype=torch.float32)[:, None, None])
+
+
 def normalise(image: Image.Image, preprocess: Preprocess) -> torch.Tensor:
     """An RGB PIL image as a float32 ``[3, H, W]`` tensor normalised by ``preprocess``."""
-    array = np.asarray(image, dtype=np.float32)
-    if not preprocess.scale_255:
-        array = array / 255.0
-    mean = np.asarray(preprocess.mean, dtype=np.float32)
-    std = np.asarray(preprocess.std, dtype=np.float32)
-    array = (array - mean) / std
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    return normalise_uint8(_pil_to_uint8(image.convert("RGB")), preprocess)
 
 
 def load_image(path: Path, policy: ResizePolicy, preprocess: Preprocess) -> torch.Tensor:
@@ -104,11 +154,11 @@ def load_image(path: Path, policy: ResizePolicy, preprocess: Preprocess) -> torc
     Raises:
         DataError: The file is missing or unreadable.
     """
-    image = open_rgb(Path(path))
-    height, width = output_size(image.width, image.height, policy)
-    if (height, width) != (image.height, image.width):
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-    return normalise(image, preprocess)
+    size = None
+    if policy.kind != "native":
+        width, height = _image_size(Path(path))
+        size = output_size(width, height, policy)
+    return normalise_uint8(load_uint8(Path(path), size), preprocess)
 
 
 class ImageListDataset(torch.utils.data.Dataset[tuple[int, torch.Tensor]]):

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -69,21 +68,9 @@ class ImageTensors:
         cached = self._store.get(index)
         if cached is not None:
             return cached
-        from PIL import Image
+        from vpr_bench.data.images import load_uint8
 
-        path = self.paths[index]
-        try:
-            with Image.open(path) as image:
-                rgb = image.convert("RGB")
-                if self.size is not None and rgb.size != (self.size[1], self.size[0]):
-                    rgb = rgb.resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
-                array = np.asarray(rgb, dtype=np.uint8)
-        except (OSError, ValueError) as exc:
-            raise DataError(
-                f"Cannot read training image {path}: {exc}. Re-create the dataset "
-                "(vpr-bench data prepare ...) or fix the file."
-            ) from exc
-        tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+        tensor = load_uint8(self.paths[index], self.size).contiguous()
         if self.cache:
             self._store[index] = tensor
         return tensor
