@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 from vpr_bench import __version__
 from vpr_bench.commands import COMMANDS
@@ -37,9 +38,21 @@ def _command_module(name: str) -> ModuleType:
     return importlib.import_module(f"vpr_bench.commands.{name.replace('-', '_')}_cmd")
 
 
+class StrictArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser that takes no abbreviated long options.
+
+    argparse accepts any unique prefix by default, so ``eval --checkpoint X`` would silently
+    mean ``--checkpoint-tag X``. Sub-command parsers inherit this class.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the full argument parser (every sub-command with its help)."""
-    parser = argparse.ArgumentParser(
+    parser = StrictArgumentParser(
         prog="vpr-bench",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,

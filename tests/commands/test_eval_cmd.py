@@ -143,3 +143,21 @@ def test_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
         "predictions.npz",
     ):
         assert needle in text
+
+
+def test_release_tags_are_not_silently_abbreviated_or_misattached(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # argparse would take --checkpoint as a prefix of --checkpoint-tag: a record of an untrained
+    # model tagged like a release. Both ways of getting there are refused.
+    assert main(["eval", "sare", "--dataset", "tokyo247", "--checkpoint", "openibl-sare-ind"]) == 2
+    assert (
+        "'vpr-bench run --methods sare --checkpoint openibl-sare-ind --dataset tokyo247'"
+        in capsys.readouterr().err
+    )
+    assert main(["eval", "tiny-gem", "--dataset", "synthcity", "--checkpoint-tag", "zoo"]) == 2
+    assert "names the weights given with --weights" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["eval", "tiny-gem", "--dataset", "synthcity", "--weigh", "w.pt"])
+    assert stop.value.code == 2
+    assert "unrecognized arguments: --weigh" in capsys.readouterr().err

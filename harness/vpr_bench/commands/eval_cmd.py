@@ -67,7 +67,12 @@ def add_parser(subparsers: Any) -> None:
     )
     what.add_argument("--weights", type=Path, help="a weights file (torch.save of a state dict)")
     what.add_argument(
-        "--checkpoint-tag", help="tag of the weights in the record (default: file stem)"
+        "--checkpoint-tag", help="with --weights: tag of the weights in the record (default: stem)"
+    )
+    what.add_argument(
+        "--checkpoint",
+        metavar="TAG",
+        help="released weights are evaluated by 'vpr-bench run --checkpoint TAG' (see there)",
     )
     what.add_argument("--profile", help="a profile of the method (its model options)")
     what.add_argument("--data-root", type=Path, help="dataset folder (default: $VPR_BENCH_DATA/..)")
@@ -106,6 +111,18 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
     """Evaluate, or recompute metrics from a predictions file; print the metrics."""
     if args.from_predictions is not None:
         return _recompute(args, ctx)
+    if args.checkpoint:
+        raise UsageError(
+            f"Released weights are evaluated by 'vpr-bench run --methods "
+            f"{args.name or 'METHOD'} --checkpoint {args.checkpoint} --dataset "
+            f"{args.dataset or 'D'}': it builds the model they need, verifies the file and "
+            f"applies their PCA. 'vpr-bench eval' takes your own files with --weights."
+        )
+    if args.checkpoint_tag and args.weights is None:
+        raise UsageError(
+            "--checkpoint-tag names the weights given with --weights; without --weights the "
+            "model is untrained and its record is tagged 'untrained'."
+        )
     if not args.name or not args.dataset:
         raise UsageError(
             "vpr-bench eval needs METHOD-OR-MODEL and --dataset, e.g. "
