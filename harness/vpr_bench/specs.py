@@ -319,10 +319,7 @@ class PaperResult:
 class Checkpoint:
     """Released weights of a method.
 
-    ``vpr-bench run --checkpoint <tag>`` builds the method's model with ``overrides``, finds
-    the file (``--weights``, the vpr-bench weights folder, torch's hub cache, or a download with
-    ``--download`` when ``file.uri`` is a direct link), checks its sha256 and loads it with
-    ``load``.
+    Used by ``vpr-bench run --checkpoint <tag>`` (see :mod:`vpr_bench.released`).
 
     Attributes:
         tag: Short name used on the command line (``--checkpoint <tag>``).
@@ -334,8 +331,7 @@ class Checkpoint:
         license: The weights' terms.
         filename: The released file's name (default: the last part of ``file.uri``).
         load: ``load(path, model) -> PcaWhitening | None`` (or a lazy target): loads the file
-            into the model strictly and returns the PCA-whitening stored in it, if any. None:
-            the file is a state dict of the model itself.
+            strictly, returns the PCA stored in it if any. None: a state dict of the model.
     """
 
     tag: str

@@ -42,7 +42,6 @@ __all__ = [
     "load_image",
     "load_uint8",
     "make_loader",
-    "normalise",
     "normalise_uint8",
     "open_rgb",
     "output_size",
@@ -128,9 +127,14 @@ def load_uint8(path: Path, size: tuple[int, int] | None) -> torch.Tensor:
     Raises:
         DataError: The file is missing or unreadable.
     """
-    if size is None or _image_size(Path(path)) == (size[1], size[0]):
+    return _load(Path(path), size, None if size is None else _image_size(Path(path)))
+
+
+def _load(path: Path, size: tuple[int, int] | None, native: tuple[int, int] | None) -> torch.Tensor:
+    """:func:`load_uint8` given the file's ``(width, height)`` when a size is asked for."""
+    if size is None or native == (size[1], size[0]):
         return decode_uint8(path)
-    image = open_rgb(Path(path)).resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    image = open_rgb(path).resize((size[1], size[0]), Image.Resampling.BILINEAR)
     return _pil_to_uint8(image)
 
 
@@ -143,22 +147,17 @@ def normalise_uint8(pixels: torch.Tensor, preprocess: Preprocess) -> torch.Tenso
     return values.div_(torch.tensor(preprocess.std, dtype=torch.float32)[:, None, None])
 
 
-def normalise(image: Image.Image, preprocess: Preprocess) -> torch.Tensor:
-    """An RGB PIL image as a float32 ``[3, H, W]`` tensor normalised by ``preprocess``."""
-    return normalise_uint8(_pil_to_uint8(image.convert("RGB")), preprocess)
-
-
 def load_image(path: Path, policy: ResizePolicy, preprocess: Preprocess) -> torch.Tensor:
     """Decode, resize and normalise one image to a float32 ``[3, H, W]`` tensor.
 
     Raises:
         DataError: The file is missing or unreadable.
     """
-    size = None
-    if policy.kind != "native":
-        width, height = _image_size(Path(path))
-        size = output_size(width, height, policy)
-    return normalise_uint8(load_uint8(Path(path), size), preprocess)
+    if policy.kind == "native":
+        return normalise_uint8(decode_uint8(Path(path)), preprocess)
+    native = _image_size(Path(path))
+    size = output_size(native[0], native[1], policy)
+    return normalise_uint8(_load(Path(path), size, native), preprocess)
 
 
 class ImageListDataset(torch.utils.data.Dataset[tuple[int, torch.Tensor]]):
