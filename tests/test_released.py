@@ -138,6 +138,11 @@ def test_bad_checkpoint_use_is_refused(
     published, _ = release
     assert _run(city, tmp_path, "--checkpoint", "zoo-relase") == 2
     assert "Did you mean: zoo-release?" in capsys.readouterr().err
+    assert _run(city, tmp_path, "--checkpoint", "zoo-release", "--methods", "tiny-triplet") == 2
+    assert (
+        "Checkpoint 'zoo-release' is released by method 'zoo-method', which is not among this "
+        "run's methods (tiny-triplet); run it with --methods zoo-method." in capsys.readouterr().err
+    )
     assert _run(city, tmp_path, "--download") == 2
     assert "use it with --checkpoint TAG" in capsys.readouterr().err
     args = ("--checkpoint", "zoo-release", "--trained-on", "pitts30k-train")

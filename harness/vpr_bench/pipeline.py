@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vpr_bench.errors import UsageError
+from vpr_bench.errors import UnknownNameError, UsageError
 from vpr_bench.experiment import ExperimentConfig, resolve_experiment
 from vpr_bench.registry import resolve
 from vpr_bench.specs import Checkpoint, DatasetSpec, MethodSpec
@@ -137,7 +137,21 @@ def run_methods(
     if options.checkpoint:
         from vpr_bench.checkpoints import find_checkpoint
 
-        owner, checkpoint = find_checkpoint(methods, options.checkpoint)
+        try:
+            owner, checkpoint = find_checkpoint(methods, options.checkpoint)
+        except UnknownNameError:
+            elsewhere = [
+                entry.spec.name
+                for entry in registries.methods.entries()
+                if any(c.tag == options.checkpoint for c in entry.spec.checkpoints)
+            ]
+            if not elsewhere:
+                raise
+            raise UsageError(
+                f"Checkpoint {options.checkpoint!r} is released by method {elsewhere[0]!r}, "
+                f"which is not among this run's methods ({', '.join(m.name for m in methods)}); "
+                f"run it with --methods {elsewhere[0]}."
+            ) from None
         methods = [owner]
     if options.weights is not None and len(methods) != 1:
         raise UsageError("--weights needs exactly one method (choose it with --methods NAME).")
