@@ -164,10 +164,10 @@ def check_split(split: GeoSplit, decode: bool = False, progress: bool = True) ->
         if not path.is_file():
             report.missing.setdefault(str(path.parent), []).append(path.name)
         elif decode:
-            from vpr_bench.data.images import open_rgb
+            from vpr_bench.data.images import decode_uint8
 
             try:
-                open_rgb(path)
+                decode_uint8(path)  # the decoder evaluation and training use
             except DataError as exc:
                 report.unreadable.append((str(path), str(exc.__cause__ or exc)))
     for names in report.missing.values():
