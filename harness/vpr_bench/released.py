@@ -56,16 +56,16 @@ def evaluate_released(
     """
     from vpr_bench.checkpoints import locate_checkpoint, verify_checkpoint
     from vpr_bench.pipeline import build_model, evaluate_model
-    from vpr_bench.weights import load_weights
+    from vpr_bench.weights import load_state_file
 
     path = locate_checkpoint(
         plan.method, checkpoint, options.weights, allow_download=options.download
     )
-    sha = verify_checkpoint(path, checkpoint)
+    sha = verify_checkpoint(path, checkpoint)  # hashes the file once, before anything loads
     model = build_model(manager, plan)
     pca: PcaWhitening | None = None
     if checkpoint.load is None:
-        load_weights(model, path)
+        load_state_file(model, path)
     else:
         pca = resolve(checkpoint.load)(path, model)
     pca_dim = plan.config.pca_dim

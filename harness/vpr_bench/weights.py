@@ -18,7 +18,13 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["extract_state_dict", "load_weights", "sha256_file", "state_dict_digest"]
+__all__ = [
+    "extract_state_dict",
+    "load_state_file",
+    "load_weights",
+    "sha256_file",
+    "state_dict_digest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +119,22 @@ def load_weights(model: nn.Module, path: Path, *, strict: bool = True) -> str:
         DataError: The file is missing, is not a weights-only checkpoint, or does not fit
             the model (the message lists the first missing and unexpected keys).
     """
+    digest = sha256_file(Path(path))
+    load_state_file(model, Path(path), strict=strict)
+    return digest
+
+
+def load_state_file(model: nn.Module, path: Path, *, strict: bool = True) -> None:
+    """:func:`load_weights` without hashing the file (for callers that already hashed it).
+
+    Raises:
+        DataError: As :func:`load_weights`.
+    """
     import pickle
 
     import torch
 
     path = Path(path)
-    digest = sha256_file(path)
     try:
         payload: Any = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -151,4 +167,3 @@ def load_weights(model: nn.Module, path: Path, *, strict: bool = True) -> str:
             len(missing),
             len(unexpected),
         )
-    return digest

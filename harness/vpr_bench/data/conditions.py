@@ -54,8 +54,9 @@ def read_condition_list(
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"Cannot read the condition list {path}: {exc}") from exc
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
-    reader = csv.DictReader(io.StringIO("\n".join(lines)))
+    kept = [(n, line) for n, line in enumerate(text.splitlines(), 1) if not _comment(line)]
+    file_line = [n for n, _ in kept]  # reader line k (1-based) is file line file_line[k - 1]
+    reader = csv.DictReader(io.StringIO("\n".join(line for _, line in kept)))
     header = [h.strip() for h in reader.fieldnames or ()]
     missing = [column for column in ("name", "condition") if column not in header]
     if missing:
@@ -68,7 +69,7 @@ def read_condition_list(
     index.update({Path(name).stem: i for i, name in enumerate(query_names)})
     labels: list[str | None] = [None] * len(query_names)
     for row in reader:
-        line = _file_line(text, reader.line_num)
+        line = file_line[reader.line_num - 1]
         cells = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
         name, label = cells.get("name", ""), cells.get("condition", "")
         if not name and not label:
@@ -101,12 +102,5 @@ def read_condition_list(
     return tuple(label for label in labels if label is not None)
 
 
-def _file_line(text: str, reader_line: int) -> int:
-    """The file line of a CSV row: the reader counted lines with the comment lines removed."""
-    kept = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.lstrip().startswith("#"):
-            kept += 1
-            if kept == reader_line:
-                return number
-    return reader_line
+def _comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
