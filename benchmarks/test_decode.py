@@ -29,7 +29,7 @@ import torchvision
 from PIL import Image
 
 from vpr_bench.data.images import load_image, output_size
-from vpr_bench.eval.protocol import ResizePolicy
+from vpr_bench.protocol import ResizePolicy
 from vpr_bench.specs import IMAGENET
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -20,7 +20,7 @@ from PIL import Image
 from vpr_bench.builtin.tiny_model import TinyGeMConfig, build_tiny_gem
 from vpr_bench.eval.cache import DescriptorCache
 from vpr_bench.eval.extract import extract_descriptors, extract_with_stats
-from vpr_bench.eval.protocol import ResizePolicy
+from vpr_bench.protocol import ResizePolicy
 from vpr_bench.specs import IMAGENET
 
 N_IMAGES = 64

@@ -59,8 +59,8 @@ def _run_ours(q: Any, db: Any, source: Any) -> tuple[list[float], Any]:
     import numpy as np
 
     from vpr_bench.eval.metrics import recall_at_n
-    from vpr_bench.eval.protocol import EvalProtocol
     from vpr_bench.eval.search import knn
+    from vpr_bench.protocol import EvalProtocol
     from vpr_bench.runtime import RetrievalResult
 
     idx, dist = knn(q, db, max(NS), backend="torch", device="cpu")

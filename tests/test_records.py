@@ -9,7 +9,7 @@ import pytest
 
 from vpr_bench import records
 from vpr_bench.errors import RecordError
-from vpr_bench.eval.protocol import EvalProtocol
+from vpr_bench.protocol import EvalProtocol
 from vpr_bench.records import EvalRecord, Provenance, Timing, read_record, record_path, write_record
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vpr_bench.errors import IncompatibleError, PluginError, UnknownNameError
-from vpr_bench.eval.protocol import EvalProtocol, ResizePolicy
+from vpr_bench.protocol import EvalProtocol, ResizePolicy
 from vpr_bench.registry import Registries, resolve
 from vpr_bench.specs import (
     BatchKind,

@@ -16,8 +16,8 @@ from vpr_bench.errors import (
     UsageError,
     VprBenchError,
 )
-from vpr_bench.eval.protocol import EvalProtocol, ResizePolicy
 from vpr_bench.hookspecs import hookimpl, hookspec
+from vpr_bench.protocol import EvalProtocol, ResizePolicy
 from vpr_bench.runtime import RetrievalResult, RunEvent
 from vpr_bench.specs import (
     IMAGENET,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vpr_bench.eval.protocol import ResizePolicy
+from vpr_bench.protocol import ResizePolicy
 
 __all__ = ["IMAGENET", "MATCONVNET", "Preprocess"]
 

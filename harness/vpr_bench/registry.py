@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from vpr_bench.errors import IncompatibleError, PluginConflictError, PluginError, UnknownNameError
-from vpr_bench.eval.protocol import EvalProtocol
+from vpr_bench.protocol import EvalProtocol
 from vpr_bench.specs import (
     BatchKind,
     DatasetSpec,

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from vpr_bench.eval.protocol import EvalProtocol
 from vpr_bench.preprocess import IMAGENET, MATCONVNET, Preprocess
+from vpr_bench.protocol import EvalProtocol
 
 __all__ = [
     "IMAGENET",

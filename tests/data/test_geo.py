@@ -15,7 +15,7 @@ from vpr_bench.data.geo import (
 )
 from vpr_bench.data.split import GeoSplit, ImageRecord
 from vpr_bench.errors import DataError
-from vpr_bench.eval.protocol import EvalProtocol
+from vpr_bench.protocol import EvalProtocol
 
 DB = np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0], [10.0, 0.0], [-3.0, -4.0]])
 

@@ -17,7 +17,7 @@ from vpr_bench.data.images import (
     output_size,
 )
 from vpr_bench.errors import DataError
-from vpr_bench.eval.protocol import ResizePolicy
+from vpr_bench.protocol import ResizePolicy
 from vpr_bench.specs import IMAGENET, MATCONVNET
 
 

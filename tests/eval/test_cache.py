@@ -7,7 +7,7 @@ import pytest
 
 from vpr_bench.errors import DataError, UsageError
 from vpr_bench.eval.cache import DescriptorCache, default_cache_dir
-from vpr_bench.eval.protocol import ResizePolicy
+from vpr_bench.protocol import ResizePolicy
 from vpr_bench.specs import IMAGENET, MATCONVNET
 
 

@@ -24,7 +24,7 @@ WORKER = textwrap.dedent(
     from vpr_bench.builtin.tiny_model import TinyGeMConfig, build_tiny_gem
     from vpr_bench.eval.distributed import rank, shutdown, world_size
     from vpr_bench.eval.extract import extract_with_stats
-    from vpr_bench.eval.protocol import ResizePolicy
+    from vpr_bench.protocol import ResizePolicy
     from vpr_bench.specs import IMAGENET
 
     out = Path(sys.argv[1])
@@ -79,8 +79,8 @@ def test_two_gloo_ranks_match_one_process(tmp_path: Path, monkeypatch: pytest.Mo
     from vpr_bench import get_registries
     from vpr_bench.builtin.tiny_model import TinyGeMConfig, build_tiny_gem
     from vpr_bench.eval.extract import extract_descriptors
-    from vpr_bench.eval.protocol import ResizePolicy
     from vpr_bench.eval.request import EvalRequest, run_request
+    from vpr_bench.protocol import ResizePolicy
     from vpr_bench.records import read_record
     from vpr_bench.specs import IMAGENET
 

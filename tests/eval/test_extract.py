@@ -13,7 +13,7 @@ from vpr_bench.data.images import load_image
 from vpr_bench.errors import UsageError, VprBenchError
 from vpr_bench.eval.cache import DescriptorCache
 from vpr_bench.eval.extract import extract_descriptors, extract_with_stats
-from vpr_bench.eval.protocol import ResizePolicy
+from vpr_bench.protocol import ResizePolicy
 from vpr_bench.specs import IMAGENET
 
 

@@ -17,8 +17,8 @@ from vpr_bench.eval.metrics import (
     recall_at_n,
     required_k,
 )
-from vpr_bench.eval.protocol import EvalProtocol
 from vpr_bench.eval.search import knn
+from vpr_bench.protocol import EvalProtocol
 from vpr_bench.runtime import RetrievalResult
 
 

@@ -13,7 +13,7 @@ from vpr_bench.eval.predictions import (
     relative_names,
     save_predictions,
 )
-from vpr_bench.eval.protocol import EvalProtocol, ResizePolicy
+from vpr_bench.protocol import EvalProtocol, ResizePolicy
 from vpr_bench.runtime import RetrievalResult
 
 PROTOCOL = EvalProtocol("demo-test", query_resize=ResizePolicy.shorter_side(64), place_nms=True)

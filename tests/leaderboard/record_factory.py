@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vpr_bench.eval.protocol import EvalProtocol, ResizePolicy
+from vpr_bench.protocol import EvalProtocol, ResizePolicy
 from vpr_bench.records import EvalRecord, Provenance, Timing, record_path, write_record
 
 PITTS_V1 = EvalProtocol(

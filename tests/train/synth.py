@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from vpr_bench.data.split import GeoSplit, ImageRecord
-from vpr_bench.eval.protocol import EvalProtocol
+from vpr_bench.protocol import EvalProtocol
 
 SIZE = 32
 METRES_PER_COLUMN = 0.5

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vpr_bench.eval.protocol import EvalProtocol, ResizePolicy
 from vpr_bench.hookspecs import hookimpl
+from vpr_bench.protocol import EvalProtocol, ResizePolicy
 from vpr_bench.specs import DatasetSpec
 
 __all__ = ["PROTOCOLS", "protocol_for"]

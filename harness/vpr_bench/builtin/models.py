@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vpr_bench.eval.protocol import ResizePolicy
 from vpr_bench.hookspecs import hookimpl
+from vpr_bench.protocol import ResizePolicy
 from vpr_bench.specs import IMAGENET, ModelSpec, Preprocess
 
 

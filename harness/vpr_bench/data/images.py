@@ -4,7 +4,7 @@
   uint8 tensor, Pillow for any other format and for every error message. Both give the same
   pixels (checked on the real corridor JPEGs and on L, P, RGBA, CMYK files in the tests);
   torchvision is faster and skips a PIL-to-numpy copy (``benchmarks/test_decode.py``).
-* Resize (:class:`~vpr_bench.eval.protocol.ResizePolicy`): ``hard`` to exactly H x W;
+* Resize (:class:`~vpr_bench.protocol.ResizePolicy`): ``hard`` to exactly H x W;
   ``shorter`` scales the shorter side to S keeping the aspect ratio (the longer side is
   ``int(S * long / short)``, torchvision's rule); ``native`` keeps the file's size. Bilinear
   with antialiasing by Pillow's ``resize``, which is what the original implementations ran
@@ -32,7 +32,7 @@ from PIL import Image
 from vpr_bench.errors import DataError
 
 if TYPE_CHECKING:
-    from vpr_bench.eval.protocol import ResizePolicy
+    from vpr_bench.protocol import ResizePolicy
     from vpr_bench.specs import Preprocess
 
 __all__ = [

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from vpr_bench.eval.protocol import EvalProtocol
+    from vpr_bench.protocol import EvalProtocol
 
 __all__ = ["GeoSplit", "ImageRecord"]
 

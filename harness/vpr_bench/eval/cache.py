@@ -26,7 +26,7 @@ import numpy as np
 
 from vpr_bench.atomic import atomic_write_json
 from vpr_bench.errors import DataError, UsageError
-from vpr_bench.eval.protocol import ResizePolicy
+from vpr_bench.protocol import ResizePolicy
 from vpr_bench.specs import Preprocess
 
 __all__ = ["CACHE_FORMAT_VERSION", "CacheWriter", "DescriptorCache", "default_cache_dir"]

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from vpr_bench.eval.cache import DescriptorCache
     from vpr_bench.eval.extract import Extraction
-    from vpr_bench.eval.protocol import ResizePolicy
+    from vpr_bench.protocol import ResizePolicy
     from vpr_bench.specs import Preprocess
 
 __all__ = [

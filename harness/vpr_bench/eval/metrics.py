@@ -41,7 +41,7 @@ from vpr_bench.errors import DataError, UsageError
 if TYPE_CHECKING:
     import numpy as np
 
-    from vpr_bench.eval.protocol import EvalProtocol
+    from vpr_bench.protocol import EvalProtocol
     from vpr_bench.runtime import RetrievalResult
     from vpr_bench.specs import EvaluatorSpec
 

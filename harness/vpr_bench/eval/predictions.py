@@ -26,7 +26,7 @@ import numpy as np
 
 from vpr_bench.atomic import atomic_open
 from vpr_bench.errors import DataError
-from vpr_bench.eval.protocol import EvalProtocol
+from vpr_bench.protocol import EvalProtocol
 from vpr_bench.runtime import RetrievalResult
 
 __all__ = [

@@ -28,7 +28,7 @@ import numpy as np
 
 from vpr_bench.errors import DataError, UsageError
 from vpr_bench.eval import distributed
-from vpr_bench.eval.protocol import EvalProtocol
+from vpr_bench.protocol import EvalProtocol
 from vpr_bench.records import EvalRecord, Timing, record_path, write_record
 from vpr_bench.registry import resolve
 from vpr_bench.runtime import RetrievalResult

@@ -79,7 +79,7 @@ def prepare_model(model_spec: ModelSpec, model: Any, config: Any, train_split: A
     import numpy as np
 
     from vpr_bench.data.images import make_loader
-    from vpr_bench.eval.protocol import ResizePolicy
+    from vpr_bench.protocol import ResizePolicy
 
     records = list(train_split.database) + list(train_split.queries)
     order = np.random.default_rng(config.seed).permutation(len(records))

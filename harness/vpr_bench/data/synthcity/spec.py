@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vpr_bench.errors import DataError, UsageError
-from vpr_bench.eval.protocol import EvalProtocol, ResizePolicy
+from vpr_bench.protocol import EvalProtocol, ResizePolicy
 from vpr_bench.specs import DatasetSpec
 
 if TYPE_CHECKING:
