@@ -77,3 +77,41 @@ def test_every_hook_is_exercised_by_a_test() -> None:
     for hook in HOOKS:
         short = hook.removeprefix("vpr_bench_")
         assert hook in text or f'"{short}"' in text or "REGISTRATION_HOOKS" in text, hook
+
+
+def test_trainer_example_trains_a_method_through_the_public_api(tmp_path: Path) -> None:
+    """The custom trainer of the trainer hook's docstring trains tiny-gem on synthcity tiny."""
+    from vpr_bench import MethodSpec, hookimpl, resolve_experiment
+    from vpr_bench.data.synthcity import prepare
+    from vpr_bench.train import TrainOutcome, load_training_data, train_method
+
+    example = _load_example("vpr_bench_trainers")
+    method_module = types.ModuleType("example_near_far_method")
+
+    @hookimpl
+    def vpr_bench_methods():  # type: ignore[no-untyped-def]
+        yield MethodSpec(
+            name="tiny-near-far",
+            model="tiny-gem",
+            loss="triplet",
+            trainer="near-far",
+            train_dataset="synthcity-train",
+            summary="tiny-gem trained by the near-far example trainer",
+        )
+
+    method_module.vpr_bench_methods = vpr_bench_methods  # type: ignore[attr-defined]
+    registries = isolated_manager([example, method_module]).registries()
+    method = registries.methods.get("tiny-near-far")
+    config = resolve_experiment(
+        method,
+        registries,
+        sets=["trainer.epochs=1", "trainer.far_m=40", "trainer.val_every=0", "device=cpu"],
+    )
+    assert config.trainer.far_m == 40.0 and type(config.trainer).__name__ == "NearFarConfig"
+    city = prepare(tmp_path / "data", "tiny", seed=0, progress=False)
+    data = load_training_data(method, registries, config, data_root=city)
+    outcome = train_method(method, registries, config, data, runs_dir=tmp_path / "runs")
+    assert isinstance(outcome, TrainOutcome) and outcome.final_checkpoint is not None
+    assert outcome.final_checkpoint.is_file()
+    (epoch,) = outcome.history
+    assert 0.0 < epoch["loss"] < 1.0  # the triplet loss of real tuples, margin sqrt(0.1)

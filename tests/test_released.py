@@ -13,8 +13,8 @@ from tests.plugin_factory import write_distribution
 from vpr_bench.builtin.tiny_model import TinyGeMConfig, build_tiny_gem
 from vpr_bench.cli import main
 from vpr_bench.data.synthcity import prepare
+from vpr_bench.pipeline.released import pca_file_for
 from vpr_bench.records import read_record
-from vpr_bench.released import pca_file_for
 
 PLUGIN = """
 from vpr_bench import MethodSpec, hookimpl
@@ -121,7 +121,7 @@ def test_checkpoint_is_downloaded_verified_evaluated_and_compared(
     # checkpoint's reported numbers and the Δ R@1 against them.)
 
     # The same weights given as a plain file give the same numbers; the PCA file is reused.
-    with caplog.at_level("INFO", logger="vpr_bench.released"):
+    with caplog.at_level("INFO", logger="vpr_bench.pipeline.released"):
         assert _run(city, tmp_path, "--checkpoint", "zoo-release", "--weights", str(target)) == 0
     assert "PCA-whitening from" in caplog.text
     assert read_record(records[0]).metrics == record.metrics

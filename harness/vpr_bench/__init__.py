@@ -16,8 +16,10 @@ from vpr_bench.errors import (
     UsageError,
     VprBenchError,
 )
+from vpr_bench.experiment import ExperimentConfig, resolve_experiment
 from vpr_bench.hookspecs import hookimpl, hookspec
 from vpr_bench.protocol import EvalProtocol, ResizePolicy
+from vpr_bench.registry import Registries, resolve
 from vpr_bench.runtime import RetrievalResult, RunEvent
 from vpr_bench.specs import (
     IMAGENET,
@@ -48,6 +50,7 @@ __all__ = [
     "DatasetSpec",
     "EvalProtocol",
     "EvaluatorSpec",
+    "ExperimentConfig",
     "IncompatibleError",
     "LossSpec",
     "MethodSpec",
@@ -58,6 +61,7 @@ __all__ = [
     "PluginError",
     "Preprocess",
     "RecordError",
+    "Registries",
     "RemoteFile",
     "ResizePolicy",
     "RetrievalResult",
@@ -70,10 +74,12 @@ __all__ = [
     "get_registries",
     "hookimpl",
     "hookspec",
+    "resolve",
+    "resolve_experiment",
 ]
 
 
-def get_registries(plugins: str | None = None) -> "Registries":  # noqa: UP037
+def get_registries(plugins: str | None = None) -> Registries:
     """Load plugins (built-ins + entry points) and return the component registries.
 
     Args:
@@ -85,9 +91,3 @@ def get_registries(plugins: str | None = None) -> "Registries":  # noqa: UP037
     from vpr_bench.plugins import PluginManager, parse_plugin_list
 
     return PluginManager(allow=parse_plugin_list(plugins)).registries()
-
-
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    from vpr_bench.registry import Registries

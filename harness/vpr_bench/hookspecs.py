@@ -154,18 +154,82 @@ def vpr_bench_evaluators() -> Iterable[EvaluatorSpec]:  # type: ignore[empty-bod
 
 @hookspec
 def vpr_bench_trainers() -> Iterable[TrainerSpec]:  # type: ignore[empty-body]
-    """Register training procedures.
+    """Register training procedures: ``fit(ctx: TrainContext) -> TrainOutcome``.
+
+    Build a trainer on the public :mod:`vpr_bench.train` API: describe what a round trains on
+    (a :class:`~vpr_bench.train.Paradigm`) and let the :class:`~vpr_bench.train.Engine` run
+    the loop (optimiser, schedule, AMP, validation, best checkpoint, resumption, DDP). A
+    complete trainer that pulls each training query towards its nearest database image and
+    pushes it from a random far one (tuples of one positive and one negative, the
+    ``BatchKind.TUPLES`` layout ``(anchors [B, D], positives [B, 1, D], negatives [B, 1, D])``):
 
     Example::
 
+        from dataclasses import dataclass
+
+        import numpy as np
+        import torch
+
         from vpr_bench import BatchKind, TrainerSpec, hookimpl
+        from vpr_bench.train import (
+            Engine, ImageTensors, LoopConfig, TrainContext, TrainOutcome, training_ground_truth,
+        )
+
+
+        @dataclass
+        class NearFarConfig(LoopConfig):
+            tuples_per_step: int = 8  # trainer.tuples_per_step
+            far_m: float = 50.0  # negatives lie beyond this distance (trainer.far_m)
+
+
+        class NearFar:
+            def __init__(self, ctx: TrainContext, engine: Engine) -> None:
+                split, self.seed = ctx.train_split, ctx.seed
+                utm = lambda records: np.array([(r.easting, r.northing) for r in records])
+                gt = training_ground_truth(
+                    utm(split.database), utm(split.queries), 10.0, ctx.config.far_m
+                )
+                self.queries = gt.query_ids.tolist()  # queries with a positive
+                self.positive = [int(pos[0]) for pos in gt.positives]
+                self.near = [set(n.tolist()) for n in gt.non_negatives]
+                self.n_q, self.n_db = len(split.queries), len(split.database)
+                paths = [r.path for r in (*split.queries, *split.database)]
+                self.images = ImageTensors(paths, ctx.preprocess, engine.size)
+
+            def rounds(self, epoch: int) -> int:
+                return 1
+
+            def make_plan(self, engine: Engine, epoch: int, round_idx: int) -> torch.Tensor:
+                g = torch.Generator().manual_seed(self.seed + epoch)
+                rows = []
+                for i in torch.randperm(len(self.queries), generator=g).tolist():
+                    far = next(d for d in torch.randperm(self.n_db, generator=g).tolist()
+                               if d not in self.near[i])
+                    rows.append([self.queries[i], self.n_q + self.positive[i], self.n_q + far])
+                return torch.tensor(rows)
+
+            def loss(self, engine: Engine, rows: torch.Tensor) -> torch.Tensor:
+                flat = rows.reshape(-1).tolist()
+                desc = engine.forward(engine.train_batch(self.images, flat)).view(*rows.shape, -1)
+                return engine.loss_fn(desc[:, 0], desc[:, 1:2], desc[:, 2:3])
+
+            def state_dict(self) -> dict[str, torch.Tensor]:
+                return {}
+
+            def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+                pass
+
+
+        def fit(ctx: TrainContext) -> TrainOutcome:
+            engine = Engine(ctx, batch_rows=ctx.config.tuples_per_step)
+            return engine.run(NearFar(ctx, engine))
+
 
         @hookimpl
         def vpr_bench_trainers():
-            # fit(context) -> outcome; see vpr_bench.train for the context it receives.
-            yield TrainerSpec(name="my-generations", fit="my_plugin.train:fit",
+            yield TrainerSpec(name="near-far", fit=fit, config_cls=NearFarConfig,
                               batch_kinds=(BatchKind.TUPLES,),
-                              summary="Self-distillation over generations")
+                              summary="One near positive and one random far negative per query")
     """
 
 

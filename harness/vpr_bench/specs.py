@@ -319,7 +319,7 @@ class PaperResult:
 class Checkpoint:
     """Released weights of a method.
 
-    Used by ``vpr-bench run --checkpoint <tag>`` (see :mod:`vpr_bench.released`).
+    Used by ``vpr-bench run --checkpoint <tag>`` (see :mod:`vpr_bench.pipeline.released`).
 
     Attributes:
         tag: Short name used on the command line (``--checkpoint <tag>``).

@@ -48,7 +48,7 @@ def test_train_tiny_model_on_synthcity_tiny_beats_untrained_on_val(
     import torch
 
     from vpr_bench.data.synthcity import prepare
-    from vpr_bench.data.synthcity.spec import load_split
+    from vpr_bench.data.synthcity.spec import SYNTHCITY, load_split
     from vpr_bench.plugins import PluginManager
     from vpr_bench.registry import resolve
     from vpr_bench.train.checkpoint import load_checkpoint
@@ -65,7 +65,7 @@ def test_train_tiny_model_on_synthcity_tiny_beats_untrained_on_val(
 
     registries = PluginManager(autoload=False).registries()
     model_spec = registries.models.get("tiny-gem")
-    val = load_split(city, "val")
+    val = dataclasses.replace(load_split(city, "val"), protocol=SYNTHCITY.protocol_for("val"))
     assert len(val.queries) == 150
     if condition is not None:
         kept = tuple(q for q in val.queries if q.condition == condition)

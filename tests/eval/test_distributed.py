@@ -33,7 +33,7 @@ WORKER = textwrap.dedent(
     got = extract_with_stats(model, paths, ResizePolicy(), IMAGENET, batch_size=2)
     np.save(out / f"rank{rank()}_of{world_size()}.npy", got.descriptors)
     from vpr_bench import get_registries
-    from vpr_bench.eval.request import EvalRequest, run_request
+    from vpr_bench.pipeline.eval_request import EvalRequest, run_request
     request = EvalRequest(
         name="tiny-gem", dataset="csv-folder", data_root=out / "csv", out_dir=out / "dist",
         device="cpu", batch_size=3, use_cache=False,
@@ -79,7 +79,7 @@ def test_two_gloo_ranks_match_one_process(tmp_path: Path, monkeypatch: pytest.Mo
     from vpr_bench import get_registries
     from vpr_bench.builtin.tiny_model import TinyGeMConfig, build_tiny_gem
     from vpr_bench.eval.extract import extract_descriptors
-    from vpr_bench.eval.request import EvalRequest, run_request
+    from vpr_bench.pipeline.eval_request import EvalRequest, run_request
     from vpr_bench.protocol import ResizePolicy
     from vpr_bench.records import read_record
     from vpr_bench.specs import IMAGENET

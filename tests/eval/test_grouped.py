@@ -13,12 +13,14 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from tests.eval.jobs import run_job
 from vpr_bench import get_registries
 from vpr_bench.data.split import GeoSplit, ImageRecord
 from vpr_bench.errors import DataError, UsageError
+from vpr_bench.eval.evaluate import recompute_metrics
 from vpr_bench.eval.grouped import grouped_knn, retrieval_groups
-from vpr_bench.eval.runner import evaluate, recompute_metrics
 from vpr_bench.eval.search import knn
+from vpr_bench.eval.write import EvalOutcome
 from vpr_bench.specs import ModelSpec
 
 INF = np.float32(np.inf)
@@ -198,28 +200,11 @@ class MeanColour(nn.Module):
 SPEC = ModelSpec(name="mean-colour", build=lambda cfg: MeanColour(), config_cls=dict)
 
 
-def _evaluate_msls(root: Path, split: str, out: Path):  # type: ignore[no-untyped-def]
-    registries = get_registries()
-    return evaluate(
-        MeanColour(),
-        method_name="mean-colour",
-        model_spec=SPEC,
-        dataset=registries.datasets.get("msls"),
-        split=split,
-        root=root,
-        out_dir=out / "out",
-        benchmark="unit",
-        checkpoint_tag="untrained",
-        weights_sha256="",
-        trained_on="",
-        evaluators=list(registries.evaluators),
-        cache_dir=out / "cache",
-        leaderboard=False,
-        command="test",
-    )
+def _evaluate_msls(root: Path, split: str, out: Path) -> EvalOutcome:
+    return run_job(MeanColour(), SPEC, "msls", split, root, out)
 
 
-def test_runner_retrieves_within_the_query_city(msls_root: Path, tmp_path: Path) -> None:
+def test_evaluation_retrieves_within_the_query_city(msls_root: Path, tmp_path: Path) -> None:
     outcome = _evaluate_msls(msls_root, "val", tmp_path)
     record = outcome.record
     assert record.config["evaluation"]["retrieval_within_groups"] is True

@@ -15,12 +15,13 @@ import pytest
 import torch
 
 from vpr_bench.data.synthcity import prepare
-from vpr_bench.data.synthcity.spec import load_split
+from vpr_bench.data.synthcity.spec import SYNTHCITY, load_split
+from vpr_bench.experiment import resolve_experiment
 from vpr_bench.plugins import PluginManager
 from vpr_bench.registry import Registries, resolve
-from vpr_bench.train.api import train_method
+from vpr_bench.train.api import load_training_data, train_method
 from vpr_bench.train.checkpoint import load_checkpoint
-from vpr_bench.train.images import ImageTensors, extract_descriptors
+from vpr_bench.train.images import ImageTensors, training_descriptors
 from vpr_bench.train.validate import validate
 
 
@@ -46,7 +47,7 @@ def test_untrained_tiny_descriptors_are_not_collapsed(city: Path, registries: Re
     images = ImageTensors(
         [r.path for r in split.database], registries.models.get("tiny-gem").preprocess, None
     )
-    desc = extract_descriptors(_model(registries), images, range(64), device=torch.device("cpu"))
+    desc = training_descriptors(_model(registries), images, range(64), device=torch.device("cpu"))
     cosine = desc @ desc.T
     off_diagonal = cosine[~torch.eye(len(desc), dtype=torch.bool)]
     # The old model (bias-dominated projection) gave 0.998 here.
@@ -58,24 +59,19 @@ def test_quick_profile_fits_the_training_district(
 ) -> None:
     method = registries.methods.get("tiny-triplet")
     preprocess = registries.models.get("tiny-gem").preprocess
-    val = load_split(city, "val")
-    train = dataclasses.replace(load_split(city, "train"), protocol=val.protocol)
+    train = dataclasses.replace(load_split(city, "train"), protocol=SYNTHCITY.protocol_for("val"))
     cpu = torch.device("cpu")
 
     def r1(model: torch.nn.Module) -> float:
         return validate(model, train, preprocess, size=None, device=cpu, batch_size=64)["R@1"]
 
     before = r1(_model(registries))
-    outcome = train_method(
-        method,
-        registries,
-        dataset_name="synthcity-train",
-        data_root=city,
-        profile="quick",
-        runs_dir=tmp_path,
-        device="cpu",
-        seed=0,
+    config = resolve_experiment(method, registries, profile="quick", extra={"seed": 0})
+    config.device = "cpu"
+    data = load_training_data(
+        method, registries, config, dataset_name="synthcity-train", data_root=city
     )
+    outcome = train_method(method, registries, config, data, runs_dir=tmp_path)
     state = load_checkpoint(outcome.final_checkpoint)[0]["model"]
     after = r1(_model(registries, state))
     losses = [h["loss"] for h in outcome.history]

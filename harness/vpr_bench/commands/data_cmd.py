@@ -121,12 +121,9 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _check(args: argparse.Namespace, ctx: CliContext) -> int:
     from vpr_bench.data.check import check_split
-    from vpr_bench.data.roots import resolve_root
-    from vpr_bench.registry import resolve
+    from vpr_bench.data.load import load_split, resolve_target
 
-    spec, split_name = ctx.registries().dataset_split(args.dataset)
-    root = resolve_root(spec, args.root)
-    split = resolve(spec.load)(root, split_name)
+    split = load_split(resolve_target(ctx.registries(), args.dataset, args.root))
     report = check_split(split, decode=args.decode)
     for line in report.lines():
         ctx.print(line)

@@ -129,7 +129,7 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
             "'vpr-bench eval tiny-gem --dataset synthcity' (or --from-predictions FILE)."
         )
     from vpr_bench.eval.distributed import shutdown
-    from vpr_bench.eval.request import EvalRequest, run_request
+    from vpr_bench.pipeline.eval_request import EvalRequest, run_request
 
     request = EvalRequest(
         name=args.name,
@@ -183,7 +183,7 @@ def _print_metrics(ctx: CliContext, metrics: Any, counts: Any) -> None:
 
 
 def _recompute(args: argparse.Namespace, ctx: CliContext) -> int:
-    from vpr_bench.eval.request import recompute_from_file
+    from vpr_bench.pipeline.eval_request import recompute_from_file
 
     predictions, metrics, _ = recompute_from_file(ctx.registries(), args.from_predictions)
     ctx.print(f"recomputed from {args.from_predictions}")

@@ -102,7 +102,9 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
     """Run the pipeline, then rebuild the leaderboards and print the page of the benchmark."""
     from vpr_bench.errors import UsageError
     from vpr_bench.leaderboard import build_leaderboards, write_outputs
-    from vpr_bench.pipeline import RunOptions, run_methods, select_methods
+    from vpr_bench.pipeline.execute import execute_plan
+    from vpr_bench.pipeline.options import RunOptions
+    from vpr_bench.pipeline.plan import plan_run, select_methods
 
     if args.checkpoint and args.trained_on:
         raise UsageError(
@@ -114,7 +116,8 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
     manager = ctx.manager()
     names = [n.strip() for n in args.methods.split(",")] if args.methods else None
     allow = [n.strip() for n in args.plugins.split(",")] if args.plugins else None
-    methods = select_methods(manager, names, allow)
+    registries = manager.registries()
+    methods = select_methods(registries, names, allow)
     records_dir = args.leaderboards / "records"
     options = RunOptions(
         dataset=args.dataset,
@@ -136,16 +139,17 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
         checkpoint=args.checkpoint,
         download=args.download,
     )
+    plan = plan_run(registries, methods, options)
     if args.checkpoint:
         ctx.print(f"Evaluating checkpoint {args.checkpoint} on {args.dataset}")
     else:
-        ctx.print(f"Running {', '.join(m.name for m in methods)} on {args.dataset}")
-    outcomes = run_methods(manager, methods, options)
+        ctx.print(f"Running {', '.join(m.method.name for m in plan.methods)} on {args.dataset}")
+    outcomes = execute_plan(manager, plan)
     for outcome in outcomes:
         record = outcome.record
         metrics = "  ".join(f"{k} {v:.1f}" for k, v in record.metrics.items() if k.startswith("R@"))
         ctx.print(f"{record.method} [{record.checkpoint_tag}]: {metrics}  -> {outcome.record_path}")
-    result = build_leaderboards(records_dir, manager.registries())
+    result = build_leaderboards(records_dir, registries)
     write_outputs(args.leaderboards, result)
     benchmark = outcomes[0].record.benchmark if outcomes else ""
     page = args.leaderboards / f"{benchmark}.md"

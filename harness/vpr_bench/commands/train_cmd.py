@@ -71,26 +71,45 @@ def add_parser(subparsers: Any) -> None:
 
 def execute(args: argparse.Namespace, ctx: CliContext) -> int:
     """Train, print where the results are, return 0 (130 after Ctrl-C, via the error)."""
-    from vpr_bench.train.api import train_method
+    from vpr_bench.device import resolve_device
+    from vpr_bench.errors import UsageError
+    from vpr_bench.experiment import resolve_experiment
+    from vpr_bench.train.api import load_training_data, resume_training, train_method
 
     logging.getLogger("vpr_bench.run").setLevel(logging.INFO)
     manager = ctx.manager()
     registries = manager.registries()
     method = registries.methods.get(args.method)
-    outcome = train_method(
-        method,
-        registries,
-        dataset_name=args.dataset,
-        data_root=args.data_root,
-        profile=args.profile,
-        config_file=args.config,
-        sets=args.sets,
-        runs_dir=args.runs_dir,
-        device=args.device,
-        seed=args.seed,
-        resume=args.resume,
-        emit=manager.emit,
-    )
+    if args.device is not None:
+        resolve_device(args.device)  # a device that is not here fails before any work
+    if args.resume is not None:
+        if args.profile or args.config or args.sets or args.seed is not None:
+            raise UsageError(
+                "--resume continues a run with its saved config.json; drop --profile, --config, "
+                "--set and --seed (start a new run to change the config)."
+            )
+        outcome = resume_training(
+            method, registries, args.resume, device=args.device, emit=manager.emit
+        )
+    else:
+        config = resolve_experiment(
+            method,
+            registries,
+            profile=args.profile,
+            config_file=args.config,
+            sets=args.sets,
+            extra={"seed": args.seed} if args.seed is not None else None,
+        )
+        if args.device is not None:
+            config.device = args.device
+        dataset = args.dataset or config.train_dataset or method.train_dataset
+        registries.check_method(method, dataset)
+        data = load_training_data(
+            method, registries, config, dataset_name=dataset, data_root=args.data_root
+        )
+        outcome = train_method(
+            method, registries, config, data, runs_dir=args.runs_dir, emit=manager.emit
+        )
     ctx.print(f"run folder:       {outcome.run_dir}")
     ctx.print(f"final checkpoint: {outcome.final_checkpoint}")
     if outcome.best_checkpoint is not None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vpr_bench.device import resolve_device
 from vpr_bench.errors import UsageError
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = [
     "extract_sharded",
     "is_main_process",
-    "local_device",
     "rank",
     "shard_range",
     "shutdown",
@@ -72,16 +72,6 @@ def rank() -> int:
 def is_main_process() -> bool:
     """True on rank 0 (and always in a single process)."""
     return rank() == 0
-
-
-def local_device(device: torch.device | str) -> torch.device:
-    """The device of this rank: ``cuda`` becomes ``cuda:<LOCAL_RANK>`` under torchrun."""
-    import torch
-
-    dev = torch.device(device)
-    if dev.type == "cuda" and dev.index is None and world_size() > 1:
-        return torch.device("cuda", _env_int("LOCAL_RANK", 0))
-    return dev
 
 
 def shard_range(n: int, rank: int, world: int) -> tuple[int, int]:
@@ -183,7 +173,7 @@ def extract_sharded(
     from vpr_bench.eval.extract import Extraction, _local_extract, descriptor_dim, store
 
     world, me = world_size(), rank()
-    device = local_device(options["device"])
+    device = resolve_device(options["device"])
     options = {**options, "device": device, "desc": f"{options.get('desc', 'extract')} [rank {me}]"}
     dim = descriptor_dim(model)
     empty = np.zeros((0, dim), dtype=np.float32)

@@ -33,6 +33,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from vpr_bench.device import resolve_device
 from vpr_bench.errors import UsageError
 
 if TYPE_CHECKING:
@@ -146,14 +147,6 @@ def _block(
     return t
 
 
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    import torch
-
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def knn(
     queries: np.ndarray | torch.Tensor,
     database: np.ndarray | torch.Tensor,
@@ -201,7 +194,7 @@ def knn(
     if backend == "faiss" or index_factory is not None:
         return _faiss_knn(queries, database, k_eff, device, chunk_bytes, index_factory)
     plan = plan_search(n_q, n_db, dim, chunk_bytes)
-    return _torch_knn(queries, database, k_eff, _resolve_device(device), plan)
+    return _torch_knn(queries, database, k_eff, resolve_device(device), plan)
 
 
 def _distances(keys: torch.Tensor, q_sq: torch.Tensor) -> torch.Tensor:

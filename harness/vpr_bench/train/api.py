@@ -1,4 +1,4 @@
-"""``train_method``: resolve a method's config, load its data, build its parts, run its trainer.
+"""Training a method: load its data once (:func:`load_training_data`), then run its trainer.
 
 Used by ``vpr-bench train`` and ``vpr-bench run``. A run writes to
 ``<runs_dir>/<method>/<UTC time>/``: ``config.json`` (the resolved config), ``train.log``,
@@ -8,32 +8,39 @@ and ``summary.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vpr_bench.atomic import atomic_write_json
 from vpr_bench.errors import DataError, UsageError
 from vpr_bench.registry import Registries, resolve
 from vpr_bench.runtime import RunEvent
-from vpr_bench.specs import BatchKind, DatasetSpec, MethodSpec, ModelSpec
+from vpr_bench.specs import BatchKind, MethodSpec, ModelSpec
 from vpr_bench.train.context import TrainContext, TrainOutcome
 
-__all__ = ["new_run_dir", "prepare_model", "resolve_device", "train_method"]
+if TYPE_CHECKING:
+    from torch import nn
+
+    from vpr_bench.data.load import SplitLoader
+    from vpr_bench.data.split import GeoSplit
+    from vpr_bench.experiment import ExperimentConfig
+
+__all__ = [
+    "TrainingData",
+    "load_training_data",
+    "new_run_dir",
+    "prepare_model",
+    "resume_training",
+    "train_method",
+]
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; other values pass through."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def new_run_dir(runs_dir: Path, method: str) -> Path:
@@ -48,30 +55,78 @@ def new_run_dir(runs_dir: Path, method: str) -> Path:
     return candidate
 
 
-def _root(spec: DatasetSpec, data_root: Path | None) -> Path:
-    from vpr_bench.data.roots import resolve_root
+@dataclass(frozen=True)
+class TrainingData:
+    """The data one training run reads, loaded once.
 
-    return resolve_root(spec, data_root)
+    Attributes:
+        dataset: The ``--dataset`` style name of the training set.
+        root: Its folder.
+        train_split: The training split.
+        val_split: The model-selection split (never a test split), or None.
+        pairs: Cross-domain image pairs for domain-pair losses, else None.
+    """
+
+    dataset: str
+    root: Path
+    train_split: GeoSplit
+    val_split: GeoSplit | None = None
+    pairs: list[Any] | None = None
 
 
-def _pairs(spec: DatasetSpec, root: Path) -> list[Any]:
-    if spec.load_pairs is None:
-        raise DataError(f"Dataset {spec.name} has no paired renders (DatasetSpec.load_pairs).")
-    pairs: list[Any] = resolve(spec.load_pairs)(root)
-    return pairs
+def load_training_data(
+    method: MethodSpec,
+    registries: Registries,
+    config: ExperimentConfig,
+    *,
+    dataset_name: str | None = None,
+    data_root: Path | None = None,
+    splits: SplitLoader | None = None,
+) -> TrainingData:
+    """Load the training split, the model-selection split and (when the loss needs them) pairs.
 
+    The model-selection split is ``config.val_dataset``, else the training set's ``val`` split
+    when it has a protocol, else none.
 
-def _val_split(
-    registries: Registries, config: Any, spec: DatasetSpec, split: str, root: Path
-) -> Any:
-    """The model-selection split: ``config.val_dataset``, else the training set's ``val``."""
+    Args:
+        method: The method (its loss decides whether pairs are loaded).
+        registries: Where datasets are looked up.
+        config: The resolved config (``train_dataset``, ``val_dataset``).
+        dataset_name: Overrides ``config.train_dataset``.
+        data_root: The training set's folder (default: the dataset's).
+        splits: Shares loaded splits with the rest of a run (default: a fresh loader).
+
+    Raises:
+        UnknownNameError: Unknown dataset.
+        DataError: Missing data, or pairs the dataset cannot give.
+    """
+    from vpr_bench.data.load import SplitLoader, SplitTarget, resolve_target
+
+    loader = splits or SplitLoader()
+    name = dataset_name or config.train_dataset or method.train_dataset
+    train = resolve_target(registries, name, data_root)
+    val: SplitTarget | None = None
     if config.val_dataset:
-        val_spec, val_name = registries.dataset_split(config.val_dataset)
-        val_root = root if val_spec.name == spec.name else _root(val_spec, None)
-        return resolve(val_spec.load)(val_root, val_name)
-    if spec.protocol_for("val") is not None and split != "val":
-        return resolve(spec.load)(root, "val")
-    return None
+        val_spec, _ = registries.dataset_split(config.val_dataset)
+        same_root = data_root if val_spec.name == train.spec.name else None
+        val = resolve_target(registries, config.val_dataset, same_root)
+    elif train.spec.protocol_for("val") is not None and train.split != "val":
+        val = SplitTarget(train.spec, "val", train.root, train.spec.protocol_for("val"))
+    loss_spec = registries.losses.get(method.loss)
+    pairs = None
+    if loss_spec.batch_kind is BatchKind.DOMAIN_PAIRS:
+        if train.spec.load_pairs is None:
+            raise DataError(
+                f"Dataset {train.spec.name} has no paired renders (DatasetSpec.load_pairs)."
+            )
+        pairs = list(resolve(train.spec.load_pairs)(train.root))
+    return TrainingData(
+        dataset=name,
+        root=train.root,
+        train_split=loader.load(train),
+        val_split=loader.load(val) if val is not None else None,
+        pairs=pairs,
+    )
 
 
 def prepare_model(model_spec: ModelSpec, model: Any, config: Any, train_split: Any) -> None:
@@ -79,6 +134,7 @@ def prepare_model(model_spec: ModelSpec, model: Any, config: Any, train_split: A
     import numpy as np
 
     from vpr_bench.data.images import make_loader
+    from vpr_bench.device import resolve_device
     from vpr_bench.protocol import ResizePolicy
 
     records = list(train_split.database) + list(train_split.queries)
@@ -92,8 +148,7 @@ def prepare_model(model_spec: ModelSpec, model: Any, config: Any, train_split: A
         policy = ResizePolicy.hard(*model_spec.preprocess.train_size)
     else:
         policy = ResizePolicy()
-    device = resolve_device(config.device)
-    model.to(device)
+    model.to(resolve_device(config.device))
     batches = (
         batch for _, batch in make_loader(paths, policy, model_spec.preprocess, batch_size=16)
     )
@@ -104,107 +159,117 @@ def prepare_model(model_spec: ModelSpec, model: Any, config: Any, train_split: A
 def train_method(
     method: MethodSpec,
     registries: Registries,
+    config: ExperimentConfig,
+    data: TrainingData,
     *,
-    dataset_name: str | None = None,
-    data_root: Path | None = None,
-    profile: str | None = None,
-    config_file: Path | None = None,
-    sets: Sequence[str] = (),
     runs_dir: Path = Path("runs"),
-    device: str | None = None,
-    seed: int | None = None,
-    resume: Path | None = None,
+    model: nn.Module | None = None,
+    resume_dir: Path | None = None,
     emit: Callable[[RunEvent], None] | None = None,
 ) -> TrainOutcome:
-    """Train ``method`` and return where its checkpoints are.
+    """Train ``method`` with an already resolved config on already loaded data.
 
     Args:
         method: The method to train.
         registries: Component registries (from ``PluginManager.registries()``).
-        dataset_name: ``--dataset`` style training set (default: the method's).
-        data_root: Dataset folder (default: the dataset's ``default_root``).
-        profile: One of ``method.profiles``.
-        config_file: TOML overrides.
-        sets: ``key=value`` overrides.
+        config: The resolved config (:func:`vpr_bench.resolve_experiment`); recorded in the
+            run's ``config.json`` as it is (set ``config.device`` to choose the device).
+        data: The training data (:func:`load_training_data`).
         runs_dir: Parent of run folders.
-        device: ``auto``/``cpu``/``cuda[:N]`` (default: the config's ``device``).
-        seed: Overrides the config's seed.
-        resume: A run folder to continue from its ``checkpoints/last.pt`` with its saved config.
+        model: The model to train, already built (and prepared) by the caller; None builds it
+            from ``config.model`` and runs the model's prepare step.
+        resume_dir: Continue this run folder from its ``checkpoints/last.pt``.
         emit: Receives run events (``PluginManager.emit``).
 
     Raises:
-        UsageError: ``resume`` combined with config changes, or a bad folder.
         IncompatibleError: The method's parts or the dataset do not fit together.
+        UsageError: A bad device.
     """
-    from vpr_bench.config import flatten
-    from vpr_bench.experiment import resolve_experiment
+    from vpr_bench.device import resolve_device
 
-    if resume is not None:
-        if profile or config_file or sets or seed is not None:
-            raise UsageError(
-                "--resume continues a run with its saved config.json; drop --profile, --config, "
-                "--set and --seed (start a new run to change the config)."
-            )
-        saved_path = Path(resume) / "config.json"
-        if not saved_path.is_file():
-            raise UsageError(f"{resume} is not a run folder: it has no config.json.")
-        saved = json.loads(saved_path.read_text(encoding="utf-8"))
-        overrides = {k: v for k, v in flatten(saved["experiment"]).items() if k != "method"}
-        config = resolve_experiment(method, registries, extra=overrides)
-        dataset_name, data_root = (
-            saved["dataset"],
-            saved.get("data_root") and Path(saved["data_root"]),
-        )
-        run_dir = Path(resume)
-    else:
-        extra = {"seed": seed} if seed is not None else None
-        config = resolve_experiment(
-            method, registries, profile=profile, config_file=config_file, sets=sets, extra=extra
-        )
-        dataset_name = dataset_name or config.train_dataset or method.train_dataset
-        registries.check_method(method, dataset_name)
-        run_dir = new_run_dir(runs_dir, method.name)
-    if device is not None:
-        config.device = device
-    spec, split = registries.dataset_split(dataset_name)
-    root = _root(spec, data_root)
-    loader = resolve(spec.load)
-    train_split = loader(root, split)
-    val_split = _val_split(registries, config, spec, split, root)
-    loss_spec = registries.losses.get(method.loss)
-    pairs = _pairs(spec, root) if loss_spec.batch_kind is BatchKind.DOMAIN_PAIRS else None
+    device = str(resolve_device(config.device))
     model_spec = registries.models.get(method.model)
-    model = resolve(model_spec.build)(config.model)
-    loss = resolve(loss_spec.build)(config.loss)
-    if model_spec.prepare is not None and resume is None:
-        prepare_model(model_spec, model, config, train_split)
+    if model is None:
+        model = resolve(model_spec.build)(config.model)
+        if model_spec.prepare is not None and resume_dir is None:
+            prepare_model(model_spec, model, config, data.train_split)
+    loss = resolve(registries.losses.get(method.loss).build)(config.loss)
+    run_dir = resume_dir if resume_dir is not None else new_run_dir(runs_dir, method.name)
     record = {
         "experiment": config.to_dict(),
         "method": method.name,
-        "dataset": dataset_name,
-        "data_root": str(root),
-        "val_dataset": val_split.name if val_split else None,
+        "dataset": data.dataset,
+        "data_root": str(data.root),
+        "val_dataset": data.val_split.name if data.val_split else None,
         "config_hash": config.digest(),
     }
-    if resume is None:
+    if resume_dir is None:
         atomic_write_json(run_dir / "config.json", record)
     ctx = TrainContext(
         model=model,
         loss=loss,
         config=config.trainer,
-        train_split=train_split,
+        train_split=data.train_split,
         preprocess=model_spec.preprocess,
         run_dir=run_dir,
-        val_split=val_split,
-        pairs=pairs,
-        device=resolve_device(config.device),
+        val_split=data.val_split,
+        pairs=data.pairs,
+        device=device,
         seed=config.seed,
         method=method.name,
         config_dict=record,
-        resume=resume is not None,
+        resume=resume_dir is not None,
     )
     if emit is not None:
         ctx.emit = emit
+    trainer = resolve(registries.trainers.get(method.trainer).fit)
+    with _run_log(run_dir):
+        outcome: TrainOutcome = trainer(ctx)
+    atomic_write_json(
+        run_dir / "summary.json",
+        {**outcome.to_dict(), "method": method.name, "dataset": data.dataset},
+    )
+    return outcome
+
+
+def resume_training(
+    method: MethodSpec,
+    registries: Registries,
+    run_dir: Path,
+    *,
+    device: str | None = None,
+    emit: Callable[[RunEvent], None] | None = None,
+) -> TrainOutcome:
+    """Continue the run in ``run_dir`` with the config and data it saved in ``config.json``.
+
+    Raises:
+        UsageError: ``run_dir`` is not a run folder.
+    """
+    from vpr_bench.config import flatten
+    from vpr_bench.experiment import resolve_experiment
+
+    saved_path = Path(run_dir) / "config.json"
+    if not saved_path.is_file():
+        raise UsageError(f"{run_dir} is not a run folder: it has no config.json.")
+    saved = json.loads(saved_path.read_text(encoding="utf-8"))
+    overrides = {k: v for k, v in flatten(saved["experiment"]).items() if k != "method"}
+    if device is not None:
+        overrides["device"] = device
+    config = resolve_experiment(method, registries, extra=overrides)
+    data_root = saved.get("data_root")
+    data = load_training_data(
+        method,
+        registries,
+        config,
+        dataset_name=saved["dataset"],
+        data_root=Path(data_root) if data_root else None,
+    )
+    return train_method(method, registries, config, data, resume_dir=Path(run_dir), emit=emit)
+
+
+@contextlib.contextmanager
+def _run_log(run_dir: Path) -> Iterator[None]:
+    """Copy the package's log records (INFO and up) into ``run_dir/train.log``."""
     handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     package_log = logging.getLogger("vpr_bench")
@@ -213,13 +278,8 @@ def train_method(
     if package_log.getEffectiveLevel() > logging.INFO:
         package_log.setLevel(logging.INFO)
     try:
-        outcome: TrainOutcome = resolve(registries.trainers.get(method.trainer).fit)(ctx)
+        yield
     finally:
         package_log.removeHandler(handler)
         package_log.setLevel(previous_level)
         handler.close()
-    atomic_write_json(
-        run_dir / "summary.json",
-        {**outcome.to_dict(), "method": method.name, "dataset": dataset_name},
-    )
-    return outcome

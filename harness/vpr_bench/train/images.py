@@ -19,7 +19,7 @@ from vpr_bench.errors import DataError
 from vpr_bench.specs import Preprocess
 from vpr_bench.train.augment import ColorJitter
 
-__all__ = ["ImageTensors", "extract_descriptors"]
+__all__ = ["ImageTensors", "training_descriptors"]
 
 
 class ImageTensors:
@@ -115,7 +115,7 @@ class ImageTensors:
 
 
 @torch.no_grad()
-def extract_descriptors(
+def training_descriptors(
     model: nn.Module,
     images: ImageTensors,
     indices: Sequence[int],
@@ -123,9 +123,12 @@ def extract_descriptors(
     device: torch.device,
     batch_size: int = 32,
 ) -> torch.Tensor:
-    """Descriptors of ``images[indices]`` in eval mode: float32 ``[n, D]`` on ``device``.
+    """Descriptors of training images ``images[indices]`` for mining and validation.
 
-    The model's training mode is restored afterwards.
+    Unlike :func:`vpr_bench.eval.extract.extract_descriptors` (files in, float32 numpy out,
+    cached, re-normalised), this reads the trainer's in-memory :class:`ImageTensors` and keeps
+    the float32 ``[n, D]`` result on ``device``, where the miner ranks it. It runs in eval mode
+    and restores the model's training mode afterwards.
     """
     was_training = model.training
     model.eval()

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from vpr_bench.device import resolve_device
 from vpr_bench.errors import VprBenchError
 from vpr_bench.runtime import RunEvent
 from vpr_bench.train import checkpoint as ckpt
@@ -28,7 +29,7 @@ from vpr_bench.train.context import TrainContext, TrainOutcome
 from vpr_bench.train.distributed import DistInfo, init_distributed, unwrap, wrap_model
 from vpr_bench.train.images import ImageTensors
 from vpr_bench.train.schedule import build_optimizer, build_scheduler
-from vpr_bench.train.setup import amp_dtype, seed_everything, training_device
+from vpr_bench.train.setup import amp_dtype, seed_everything
 from vpr_bench.train.validate import check_val_split, validate
 
 __all__ = [
@@ -87,7 +88,7 @@ class Engine:
             raise VprBenchError("batch size and trainer.accum_steps must be >= 1.")
         self.batch_rows = batch_rows
         self.info: DistInfo = init_distributed(ctx.device)
-        self.device = training_device(ctx.device, self.info)
+        self.device = resolve_device(ctx.device)
         seed_everything(ctx.seed, self.cfg.deterministic)
         if ctx.val_split is not None:
             check_val_split(ctx.val_split)

@@ -8,10 +8,7 @@ import random
 import numpy as np
 import torch
 
-from vpr_bench.errors import VprBenchError
-from vpr_bench.train.distributed import DistInfo
-
-__all__ = ["amp_dtype", "seed_everything", "training_device"]
+__all__ = ["amp_dtype", "seed_everything"]
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -24,16 +21,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-
-
-def training_device(requested: str, info: DistInfo) -> torch.device:
-    """The torch device of this rank (``cuda:<local rank>`` under torchrun)."""
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise VprBenchError(f"Device {requested!r} was requested but CUDA is not available.")
-        if info.enabled:
-            return torch.device("cuda", info.local_rank)
-    return torch.device(requested)
 
 
 def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:

@@ -19,7 +19,7 @@ import torch
 from vpr_bench.data.geo import utm_array
 from vpr_bench.train.context import TrainContext, TrainOutcome
 from vpr_bench.train.distributed import gather_sharded, unwrap
-from vpr_bench.train.images import ImageTensors, extract_descriptors
+from vpr_bench.train.images import ImageTensors, training_descriptors
 from vpr_bench.train.loop import Engine
 from vpr_bench.train.mining import TupleMiner, training_ground_truth
 from vpr_bench.train.options import LoopConfig
@@ -92,7 +92,7 @@ class TupleParadigm:
         n_images = len(self.images)
 
         def compute(indices: Sequence[int]) -> torch.Tensor:
-            return extract_descriptors(
+            return training_descriptors(
                 model,
                 self.images,
                 list(indices),

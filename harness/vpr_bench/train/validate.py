@@ -9,7 +9,7 @@ from torch import nn
 from vpr_bench.data.split import GeoSplit
 from vpr_bench.errors import UsageError
 from vpr_bench.specs import Preprocess
-from vpr_bench.train.images import ImageTensors, extract_descriptors
+from vpr_bench.train.images import ImageTensors, training_descriptors
 
 __all__ = ["check_val_split", "recall_at", "validate"]
 
@@ -76,10 +76,10 @@ def validate(
     positives = split_positives(split)
     queries = ImageTensors([r.path for r in split.queries], preprocess, size)
     database = ImageTensors([r.path for r in split.database], preprocess, size)
-    q_desc = extract_descriptors(
+    q_desc = training_descriptors(
         model, queries, range(len(queries)), device=device, batch_size=batch_size
     )
-    db_desc = extract_descriptors(
+    db_desc = training_descriptors(
         model, database, range(len(database)), device=device, batch_size=batch_size
     )
     return recall_at(q_desc, db_desc, split, positives)

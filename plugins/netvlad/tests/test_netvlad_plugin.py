@@ -8,13 +8,17 @@ import sys
 
 import pytest
 
-from vpr_bench import MATCONVNET, ResizePolicy
-from vpr_bench.builtin.triplet import TripletConfig
+from vpr_bench import (
+    MATCONVNET,
+    ExperimentConfig,
+    Registries,
+    ResizePolicy,
+    resolve,
+    resolve_experiment,
+)
 from vpr_bench.errors import ConfigError
-from vpr_bench.experiment import ExperimentConfig, resolve_experiment
-from vpr_bench.registry import Registries, resolve
 from vpr_bench.testing import isolated_manager
-from vpr_bench.train.tuples import TripletMiningConfig
+from vpr_bench.train import TripletConfig, TripletMiningConfig
 from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_netvlad.model import build_netvlad
 from vpr_bench_netvlad.prepare import prepare_netvlad

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vpr_bench.builtin.triplet import TripletConfig, TripletLoss
+from vpr_bench.train import TripletConfig, TripletLoss
 
 
 def test_triplet_loss_and_gradient_match_openibl(oracles_dir: Path) -> None:

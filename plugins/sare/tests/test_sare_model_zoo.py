@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from vpr_bench.cli import main
-from vpr_bench.data.synthcity import prepare
 from vpr_bench.records import read_record
 from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_netvlad.model import build_netvlad
@@ -28,7 +27,11 @@ def _openibl_training_file(path: Path) -> None:
 def test_openibl_sare_checkpoint_runs_end_to_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    city = prepare(tmp_path / "data", "tiny", seed=0, progress=False)
+    assert (
+        main(["data", "prepare", "synthcity", "--size", "tiny", "--root", str(tmp_path / "data")])
+        == 0
+    )
+    city = tmp_path / "data" / "synthcity-tiny"
     monkeypatch.setenv("VPR_BENCH_WEIGHTS", str(tmp_path / "weights"))
     target = tmp_path / "weights" / "sare" / "openibl-sare-ind" / "model_best.pth.tar"
     target.parent.mkdir(parents=True)

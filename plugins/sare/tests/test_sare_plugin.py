@@ -8,14 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from vpr_bench.builtin.triplet import TripletConfig
+from vpr_bench import Registries, resolve, resolve_experiment
 from vpr_bench.cli import main
-from vpr_bench.config import apply_overrides
 from vpr_bench.errors import ConfigError
-from vpr_bench.experiment import resolve_experiment
-from vpr_bench.registry import Registries, resolve
 from vpr_bench.testing import isolated_manager
-from vpr_bench.train.tuples import TripletMiningConfig
+from vpr_bench.train import TripletConfig, TripletMiningConfig
 from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_sare.loss import SAREConfig, SAREIndLoss, SAREJointLoss
 
@@ -77,8 +74,9 @@ def test_sare_profiles_are_netvlad_without_the_margin(registries: Registries) ->
 def test_checkpoint_overrides_are_dotted_keys(registries: Registries) -> None:
     sare = registries.methods.get("sare")
     (ckpt,) = sare.checkpoints
-    base = resolve_experiment(sare, registries, profile="quick")
-    cfg = apply_overrides(base, ckpt.overrides, source="checkpoint")
+    cfg = resolve_experiment(
+        sare, registries, profile="quick", layers=[("checkpoint", ckpt.overrides)]
+    )
     assert (cfg.model.backbone, cfg.model.num_clusters, cfg.model.variant) == (
         "vgg16",
         64,

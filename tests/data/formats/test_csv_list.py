@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vpr_bench.data.formats.csv_list import load_csv_folder
+from tests.data.loading import load_builtin
 from vpr_bench.data.geo import split_positives
 from vpr_bench.errors import DataError
 
@@ -22,7 +22,7 @@ def test_csv_folder(tmp_path: Path) -> None:
         "path,easting,northing\ndb/a.jpg,100,200\n/abs/b.jpg,100,230\n",
         "path,easting,northing,condition,extra\nq/a.jpg,100,210,night,x\nq/b.jpg,500,500,,y\n",
     )
-    split = load_csv_folder(tmp_path)
+    split = load_builtin("csv-folder", tmp_path)
     assert split.database[0].path == tmp_path / "db" / "a.jpg"
     assert split.database[1].path == Path("/abs/b.jpg")
     assert [q.condition for q in split.queries] == ["night", None]
@@ -48,10 +48,10 @@ def test_csv_folder(tmp_path: Path) -> None:
 def test_csv_errors(tmp_path: Path, db: str, message: str) -> None:
     _write(tmp_path, db, "path,easting,northing\nq.jpg,1,2\n")
     with pytest.raises(DataError, match=message):
-        load_csv_folder(tmp_path)
+        load_builtin("csv-folder", tmp_path)
 
 
 def test_missing_csv(tmp_path: Path) -> None:
     (tmp_path / "database.csv").write_text("path,easting,northing\na.jpg,1,2\n")
     with pytest.raises(DataError, match=r"Missing .*queries\.csv: a csv-folder dataset needs"):
-        load_csv_folder(tmp_path)
+        load_builtin("csv-folder", tmp_path)

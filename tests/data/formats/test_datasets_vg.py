@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vpr_bench.data.formats.datasets_vg import load_vg_folder, parse_vg_name, read_vg_images
+from tests.data.loading import load_builtin
+from vpr_bench.data.formats.datasets_vg import parse_vg_name, read_vg_images
 from vpr_bench.errors import DataError
 
 PITTS = "@0584334.39@4476910.88@17@T@040.43857@-080.00562@004561@00@@@@@@pitch1_yaw1@.jpg"
@@ -67,7 +68,7 @@ def test_real_unlabelled_toy_set_is_rejected(shared_data: Path) -> None:
     with pytest.raises(DataError, match=r"'db1\.jpg' is not a datasets_vg image name"):
         read_vg_images(toy / "database")
     with pytest.raises(DataError, match="is not a datasets_vg image name"):
-        load_vg_folder(toy, "test")
+        load_builtin("vg-folder", toy, "test")
 
 
 def test_real_cosplace_queries_read(shared_data: Path) -> None:
@@ -120,11 +121,11 @@ def test_load_vg_folder_layouts(tmp_path: Path, jpeg_writer: Callable[..., Path]
     for i in range(3):
         jpeg_writer(base / "database" / (_vg(i * 30) + ".jpg"))
     jpeg_writer(base / "queries" / (_vg(1) + ".jpg"))
-    split = load_vg_folder(tmp_path / "pitts30k", "test")
+    split = load_builtin("vg-folder", tmp_path / "pitts30k", "test")
     assert (len(split.database), len(split.queries)) == (3, 1)
     assert split.protocol is not None and split.protocol.name == "vg-folder"
     with pytest.raises(DataError, match=r"No val split under .*images/val"):
-        load_vg_folder(tmp_path / "pitts30k", "val")
+        load_builtin("vg-folder", tmp_path / "pitts30k", "val")
     (base / "queries" / (_vg(1) + ".jpg")).unlink()
     with pytest.raises(DataError, match=r"queries holds no \.jpg/\.jpeg/\.png image"):
-        load_vg_folder(tmp_path / "pitts30k", "test")
+        load_builtin("vg-folder", tmp_path / "pitts30k", "test")

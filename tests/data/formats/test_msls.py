@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vpr_bench.data.formats.msls import load_msls
+from tests.data.loading import load_builtin
 from vpr_bench.data.geo import split_positives
 from vpr_bench.errors import DataError
 
@@ -87,7 +87,7 @@ def msls_root(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 def test_msls_val_selection_matches_real_qidx(msls_root: Path, shared_data: Path) -> None:
     meta = shared_data / "gsv_cities_eval_metadata" / "datasets" / "msls_val"
-    split = load_msls(msls_root, "val")
+    split = load_builtin("msls", msls_root, "val")
     assert (len(split.database), len(split.queries)) == (18871, 747)  # panoramas dropped
     rel = [q.path.relative_to(msls_root).as_posix() for q in split.queries]
     assert rel == [str(p) for p in np.load(meta / "msls_val_qImages.npy")]
@@ -105,7 +105,7 @@ def test_msls_val_selection_matches_real_qidx(msls_root: Path, shared_data: Path
 
 
 def test_msls_val_merged(msls_root: Path) -> None:
-    merged = load_msls(msls_root, "val-merged")
+    merged = load_builtin("msls", msls_root, "val-merged")
     assert merged.protocol is not None and merged.protocol.name == "msls-val-merged"
     assert merged.extras["retrieval_within_groups"] is False
     assert sum(len(p) > 0 for p in split_positives(merged)) == 740
@@ -113,17 +113,17 @@ def test_msls_val_merged(msls_root: Path) -> None:
 
 def test_msls_bad_input(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"train_val does not exist"):
-        load_msls(tmp_path, "val")
+        load_builtin("msls", tmp_path, "val")
     side = tmp_path / "train_val" / "cph" / "database"
     (tmp_path / "train_val" / "sf").mkdir(parents=True)
     _write_side(side, [("k1", 1.0, 2.0, False, False)])
     with pytest.raises(DataError, match=r"Missing .*cph/query/raw\.csv"):
-        load_msls(tmp_path, "val")
+        load_builtin("msls", tmp_path, "val")
     (side / "postprocessed.csv").write_text(",key,northing\n0,k1,2\n")
     with pytest.raises(DataError, match=r"postprocessed\.csv lacks the column\(s\) easting"):
-        load_msls(tmp_path, "val")
+        load_builtin("msls", tmp_path, "val")
     (side / "postprocessed.csv").write_text(",key,easting,northing\n0,k2,1,2\n")
     with pytest.raises(DataError, match="do not list the same keys"):
-        load_msls(tmp_path, "val")
+        load_builtin("msls", tmp_path, "val")
     with pytest.raises(DataError, match="No MSLS training city"):
-        load_msls(tmp_path, "train")
+        load_builtin("msls", tmp_path, "train")

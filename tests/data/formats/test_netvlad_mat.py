@@ -10,12 +10,9 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
+from tests.data.loading import load_builtin
 from vpr_bench.data.formats.datasets_vg import parse_vg_name
 from vpr_bench.data.formats.netvlad_mat import (
-    load_pitts30k,
-    load_pitts250k,
-    load_tokyo247,
-    load_tokyotm,
     parse_dbstruct,
     read_dbstruct,
 )
@@ -33,16 +30,15 @@ PITTS = {
     ("pitts250k", "val"): (78648, 7608, (24, 120, 360), 360),
     ("pitts250k", "test"): (83952, 8280, (48, 144, 432), 96),
 }
-LOADERS = {"pitts30k": load_pitts30k, "pitts250k": load_pitts250k}
 
 
 @pytest.fixture(scope="module")
 def splits(mat_root: Path) -> dict[tuple[str, str], GeoSplit]:
     """Every real .mat loaded once for the module."""
-    loaded = {key: LOADERS[key[0]](mat_root, key[1]) for key in PITTS}
-    loaded[("tokyo247", "test")] = load_tokyo247(mat_root, "test")
-    loaded[("tokyotm", "train")] = load_tokyotm(mat_root, "train")
-    loaded[("tokyotm", "val")] = load_tokyotm(mat_root, "val")
+    loaded = {key: load_builtin(key[0], mat_root, key[1]) for key in PITTS}
+    loaded[("tokyo247", "test")] = load_builtin("tokyo247", mat_root, "test")
+    loaded[("tokyotm", "train")] = load_builtin("tokyotm", mat_root, "train")
+    loaded[("tokyotm", "val")] = load_builtin("tokyotm", mat_root, "val")
     return loaded
 
 
@@ -159,10 +155,10 @@ def test_tokyo247_resolves_the_existing_suffix(
     dbstruct_writer(
         tmp_path / "tokyo247.mat", "test", names, np.zeros((1, 2)), ["00010.jpg"], np.zeros((1, 2))
     )
-    split = load_tokyo247(tmp_path, "test")
+    split = load_builtin("tokyo247", tmp_path, "test")
     assert split.database[0].path.suffix == ".png"  # nothing on disk: the release's .png
     jpeg_writer(tmp_path / names[0])
-    vg = load_tokyo247(tmp_path, "vg")
+    vg = load_builtin("tokyo247", tmp_path, "vg")
     assert vg.database[0].path.suffix == ".jpg"
     assert vg.protocol is not None and vg.protocol.name == "tokyo247-vg"
     assert vg.protocol.query_resize.shorter == 480 and not vg.protocol.place_nms
@@ -173,11 +169,11 @@ def test_tokyo247_resolves_the_existing_suffix(
 
 def test_missing_root_and_missing_mat(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"pitts30k root .*does not exist"):
-        load_pitts30k(tmp_path / "nope", "test")
+        load_builtin("pitts30k", tmp_path / "nope", "test")
     with pytest.raises(
         DataError, match=r"Missing pitts30k_test\.mat: looked for .*datasets/pitts30k_test\.mat"
     ):
-        load_pitts30k(tmp_path, "test")
+        load_builtin("pitts30k", tmp_path, "test")
 
 
 def test_truncated_mat(tmp_path: Path, shared_data: Path) -> None:
@@ -186,20 +182,20 @@ def test_truncated_mat(tmp_path: Path, shared_data: Path) -> None:
     with pytest.raises(
         DataError, match=r"pitts30k_test\.mat.*truncated or not a NetVLAD spec file"
     ):
-        load_pitts30k(tmp_path, "test")
+        load_builtin("pitts30k", tmp_path, "test")
 
 
 def test_mat_of_another_dataset(tmp_path: Path, shared_data: Path) -> None:
     mats = shared_data / "netvlad_datasets_mat"
     shutil.copy(mats / "tokyoTM_val.mat", tmp_path / "pitts30k_val.mat")
     with pytest.raises(DataError, match=r"TokyoTM \(12 fields\) dbStruct, which is not a pitts30k"):
-        load_pitts30k(tmp_path, "val")
+        load_builtin("pitts30k", tmp_path, "val")
     shutil.copy(mats / "tokyo247.mat", tmp_path / "pitts30k_test.mat")
     with pytest.raises(DataError, match=r"does not look like pitts30k"):
-        load_pitts30k(tmp_path, "test")
+        load_builtin("pitts30k", tmp_path, "test")
     shutil.copy(mats / "pitts30k_val.mat", tmp_path / "pitts30k_train.mat")
     with pytest.raises(DataError, match=r"whichSet is 'val' but split 'train'"):
-        load_pitts30k(tmp_path, "train")
+        load_builtin("pitts30k", tmp_path, "train")
 
 
 def test_inconsistent_counts_and_foreign_mat(
@@ -216,12 +212,12 @@ def test_inconsistent_counts_and_foreign_mat(
         num_images=3,
     )
     with pytest.raises(DataError, match=r"numImages=3 but 2 dbImageFns"):
-        load_pitts30k(tmp_path, "test")
+        load_builtin("pitts30k", tmp_path, "test")
     from scipy.io import savemat
 
     savemat(str(tmp_path / "pitts30k_val.mat"), {"other": np.zeros(3)})
     with pytest.raises(DataError, match=r"holds no variable 'dbStruct' \(it has \['other'\]\)"):
-        load_pitts30k(tmp_path, "val")
+        load_builtin("pitts30k", tmp_path, "val")
 
 
 def test_synthetic_fixture_round_trip(tmp_path: Path, dbstruct_writer: Callable[..., Path]) -> None:
@@ -229,7 +225,7 @@ def test_synthetic_fixture_round_trip(tmp_path: Path, dbstruct_writer: Callable[
     q = ["000/000001_pitch1_yaw1.jpg"]
     utm_db = np.array([[584000.0, 4477000.0], [584020.0, 4477000.0], [584026.0, 4477000.0]])
     dbstruct_writer(tmp_path / "datasets" / "pitts250k_test.mat", "test", db, utm_db, q, utm_db[:1])
-    split = load_pitts250k(tmp_path, "test")
+    split = load_builtin("pitts250k", tmp_path, "test")
     assert [r.path.name for r in split.database] == [Path(n).name for n in db]
     assert [p.tolist() for p in split_positives(split)] == [[0, 1]]  # 26 m is out
 
@@ -243,7 +239,7 @@ def test_pitts_in_the_openibl_layout(tmp_path: Path, shared_data: Path, via_raw:
     (raw / "pitts30k_test.mat").symlink_to(
         shared_data / "netvlad_datasets_mat" / "pitts30k_test.mat"
     )
-    split = load_pitts30k(raw if not via_raw else tmp_path, "test")
+    split = load_builtin("pitts30k", raw if not via_raw else tmp_path, "test")
     assert (len(split.database), len(split.queries)) == (10000, 6816)
     assert (
         split.database[0].path == raw / "Pittsburgh" / "images" / "000" / "000829_pitch1_yaw1.jpg"
@@ -252,7 +248,7 @@ def test_pitts_in_the_openibl_layout(tmp_path: Path, shared_data: Path, via_raw:
         split.queries[0].path == raw / "Pittsburgh" / "queries" / "000" / "000546_pitch1_yaw1.jpg"
     )
     with pytest.raises(DataError, match=r"OpenIBL layout .* keeps it at .*raw/pitts30k_val\.mat"):
-        load_pitts30k(tmp_path, "val")
+        load_builtin("pitts30k", tmp_path, "val")
 
 
 def test_tokyo247_conditions_come_from_a_user_list(shared_data: Path, tmp_path: Path) -> None:
@@ -264,7 +260,7 @@ def test_tokyo247_conditions_come_from_a_user_list(shared_data: Path, tmp_path: 
         for f in (shared_data / "cosplace_tokyo247_queries_vg").rglob("*.jpg")
     }
     assert night == {"00171.jpg", "00399.jpg", "00405.jpg", "00417.jpg", "00432.jpg"}
-    unlabelled = load_tokyo247(tmp_path, "test")
+    unlabelled = load_builtin("tokyo247", tmp_path, "test")
     assert {q.condition for q in unlabelled.queries} == {None}  # no list: no guessed labels
     assert unlabelled.extras["conditions_file"] == ""
 
@@ -272,7 +268,7 @@ def test_tokyo247_conditions_come_from_a_user_list(shared_data: Path, tmp_path: 
     lines = [f"{n},{'night' if n in night else 'day'}" for n in names]
     listed = tmp_path / "tokyo247_conditions.csv"
     listed.write_text("name,condition\n" + "\n".join(lines) + "\n", encoding="utf-8")
-    split = load_tokyo247(tmp_path, "vg")
+    split = load_builtin("tokyo247", tmp_path, "vg")
     labels = {q.path.name: q.condition for q in split.queries}
     assert sorted(n for n, c in labels.items() if c == "night") == sorted(night)
     assert sum(c == "day" for c in labels.values()) == 310
@@ -282,4 +278,4 @@ def test_tokyo247_conditions_come_from_a_user_list(shared_data: Path, tmp_path: 
     with pytest.raises(
         DataError, match=r"tokyo247_conditions.csv gives a condition for 314 of 315"
     ):
-        load_tokyo247(tmp_path, "test")
+        load_builtin("tokyo247", tmp_path, "test")

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vpr_bench.data.formats.vprbench import load_vprbench_folder
+from tests.data.loading import load_builtin
 from vpr_bench.data.geo import split_positives
 from vpr_bench.errors import DataError
 
 
 def test_real_corridor(shared_data: Path) -> None:
     root = shared_data / "vpr_bench" / "datasets" / "corridor"
-    split = load_vprbench_folder(root)
+    split = load_builtin("vprbench-folder", root)
     assert (len(split.database), len(split.queries)) == (111, 111)
     assert split.database[10].path == root / "ref" / "0000010.jpg"
     assert split.protocol is not None and split.protocol.ground_truth == "lists"
@@ -31,7 +31,7 @@ def test_real_oneimage_gt_is_rejected(shared_data: Path) -> None:
     with pytest.raises(
         DataError, match=r"ground_truth_new\.npy has 10 ground-truth rows but .*query holds 1 query"
     ):
-        load_vprbench_folder(root)
+        load_builtin("vprbench-folder", root)
 
 
 def _write_gt(path: Path, rows: list[list[int]]) -> None:
@@ -47,27 +47,27 @@ def test_int_sorting_and_no_match_rows(tmp_path: Path, jpeg_writer: Callable[...
     jpeg_writer(tmp_path / "query" / "0.jpg")
     jpeg_writer(tmp_path / "query" / "1.JPG")
     _write_gt(tmp_path / "ground_truth_new.npy", [[2, 1], [-1]])
-    split = load_vprbench_folder(tmp_path)
+    split = load_builtin("vprbench-folder", tmp_path)
     assert [r.path.name for r in split.database] == ["0.jpg", "2.jpg", "10.jpg"]
     assert [p.tolist() for p in split_positives(split)] == [[1, 2], []]
 
 
 def test_bad_folders(tmp_path: Path, jpeg_writer: Callable[..., Path]) -> None:
     with pytest.raises(DataError, match=r"ref does not exist"):
-        load_vprbench_folder(tmp_path)
+        load_builtin("vprbench-folder", tmp_path)
     jpeg_writer(tmp_path / "ref" / "0.jpg")
     jpeg_writer(tmp_path / "query" / "first.jpg")
     with pytest.raises(DataError, match=r"image names must be integers .*'first\.jpg'"):
-        load_vprbench_folder(tmp_path)
+        load_builtin("vprbench-folder", tmp_path)
     (tmp_path / "query" / "first.jpg").rename(tmp_path / "query" / "0.jpg")
     with pytest.raises(DataError, match=r"Missing .*ground_truth_new\.npy"):
-        load_vprbench_folder(tmp_path)
+        load_builtin("vprbench-folder", tmp_path)
     _write_gt(tmp_path / "ground_truth_new.npy", [[5]])
     with pytest.raises(DataError, match=r"query 0 lists reference 5, but ref/ holds only 1"):
-        load_vprbench_folder(tmp_path)
+        load_builtin("vprbench-folder", tmp_path)
     (tmp_path / "ground_truth_new.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(DataError, match="it is damaged"):
-        load_vprbench_folder(tmp_path)
+        load_builtin("vprbench-folder", tmp_path)
 
 
 def _nordland_folder(tmp_path: Path, shared_data: Path) -> Path:
@@ -86,9 +86,8 @@ def _nordland_folder(tmp_path: Path, shared_data: Path) -> Path:
 
 def test_nordland_1f_on_the_real_ground_truth(tmp_path: Path, shared_data: Path) -> None:
     from vpr_bench.data.check import EXPECTED_COUNTS
-    from vpr_bench.data.formats.vprbench import load_nordland_1f
 
-    split = load_nordland_1f(_nordland_folder(tmp_path, shared_data))
+    split = load_builtin("nordland-1f", _nordland_folder(tmp_path, shared_data))
     assert (len(split.database), len(split.queries)) == EXPECTED_COUNTS[split.name]
     assert split.name == "nordland-1f-test"
     protocol = split.protocol
@@ -101,8 +100,7 @@ def test_nordland_1f_on_the_real_ground_truth(tmp_path: Path, shared_data: Path)
 
 
 def test_nordland_1f_refuses_another_vprbench_folder(shared_data: Path) -> None:
-    from vpr_bench.data.formats.vprbench import load_nordland_1f
 
     expected = r"query 0 lists references \[0, 1, 2\], but nordland-1f expects frames within one"
     with pytest.raises(DataError, match=expected):
-        load_nordland_1f(shared_data / "vpr_bench" / "datasets" / "corridor")
+        load_builtin("nordland-1f", shared_data / "vpr_bench" / "datasets" / "corridor")

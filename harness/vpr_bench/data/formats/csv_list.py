@@ -24,7 +24,6 @@ import csv
 import math
 from pathlib import Path
 
-from vpr_bench.builtin.datasets import protocol_for
 from vpr_bench.data.formats import require_dir, split_manifest
 from vpr_bench.data.split import GeoSplit, ImageRecord
 from vpr_bench.errors import DataError
@@ -100,7 +99,6 @@ def load_csv_folder(root: Path, split: str = "test") -> GeoSplit:
         name=f"csv-folder-{root.name}",
         database=database,
         queries=queries,
-        protocol=protocol_for("csv-folder", split),
         root=root,
         manifest=split_manifest(database, queries, root),
     )

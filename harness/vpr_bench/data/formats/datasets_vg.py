@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from vpr_bench.builtin.datasets import protocol_for
 from vpr_bench.data.formats import IMAGE_SUFFIXES, require_dir, split_manifest
 from vpr_bench.data.split import GeoSplit, ImageRecord
 from vpr_bench.errors import DataError
@@ -202,7 +201,6 @@ def load_vg_folder(root: Path, split: str) -> GeoSplit:
         name=f"vg-folder-{split}",
         database=database,
         queries=queries,
-        protocol=protocol_for("vg-folder", split),
         root=root,
         manifest=split_manifest(database, queries, root),
         extras={"split_dir": str(split_dir)},

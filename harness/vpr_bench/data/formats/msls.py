@@ -24,7 +24,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from vpr_bench.builtin.datasets import protocol_for
 from vpr_bench.data.formats import require_dir, split_manifest
 from vpr_bench.data.split import GeoSplit, ImageRecord
 from vpr_bench.errors import DataError
@@ -183,7 +182,6 @@ def load_msls(root: Path, split: str) -> GeoSplit:
         name=f"msls-{split}",
         database=tuple(database),
         queries=tuple(queries),
-        protocol=protocol_for("msls", split),
         root=root,
         manifest=split_manifest(database, queries, root),
         extras={

@@ -32,7 +32,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from vpr_bench.builtin.datasets import protocol_for
 from vpr_bench.data.conditions import read_condition_list
 from vpr_bench.data.formats import require_dir, split_manifest
 from vpr_bench.data.formats.dbstruct import DOWNLOAD_HINT, DbStruct, parse_dbstruct, read_dbstruct
@@ -114,12 +113,10 @@ def _finish(
     extras: dict[str, object] | None = None,
 ) -> GeoSplit:
     database, queries = records
-    protocol = protocol_for(dataset, split)
     return GeoSplit(
         name=name,
         database=tuple(database),
         queries=tuple(queries),
-        protocol=protocol,
         root=root,
         manifest=split_manifest(database, queries, root),
         extras={

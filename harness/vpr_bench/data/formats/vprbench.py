@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from vpr_bench.builtin.datasets import protocol_for
 from vpr_bench.data.formats import IMAGE_SUFFIXES, require_dir, split_manifest
 from vpr_bench.data.split import GeoSplit, ImageRecord
 from vpr_bench.errors import DataError
@@ -148,7 +147,6 @@ def _load(root: Path, split: str, dataset: str, name: str) -> GeoSplit:
         name=name,
         database=database,
         queries=queries,
-        protocol=protocol_for(dataset, split),
         root=root,
         positives=positives,
         manifest=split_manifest(database, queries, root),

@@ -84,7 +84,6 @@ def load_split(root: Path, split: str) -> GeoSplit:
         name=f"synthcity-{split}",
         database=database,
         queries=queries,
-        protocol=SYNTHCITY.protocol_for(split),
         root=folder,
         manifest=f"{manifest.get('sha256', '')}:{split}",
         extras={

@@ -11,6 +11,7 @@ compares it with the numbers the authors report for these weights.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,10 +22,11 @@ if TYPE_CHECKING:
     from torch import nn
 
     from vpr_bench.eval.pca import PcaWhitening
-    from vpr_bench.eval.runner import EvalOutcome
-    from vpr_bench.pipeline import Plan, RunOptions
+    from vpr_bench.eval.write import EvalOutcome
+    from vpr_bench.pipeline.plan import MethodPlan, RunPlan
     from vpr_bench.plugins import PluginManager
-    from vpr_bench.specs import Checkpoint, DatasetSpec
+    from vpr_bench.registry import Registries
+    from vpr_bench.specs import Checkpoint
 
 __all__ = ["evaluate_released", "pca_file_for"]
 
@@ -40,13 +42,7 @@ def pca_file_for(weights: Path) -> Path:
 
 
 def evaluate_released(
-    manager: PluginManager,
-    plan: Plan,
-    checkpoint: Checkpoint,
-    options: RunOptions,
-    device: str,
-    eval_spec: DatasetSpec,
-    eval_root: Path,
+    manager: PluginManager, plan: RunPlan, method_plan: MethodPlan, checkpoint: Checkpoint
 ) -> EvalOutcome | None:
     """Load the released weights of ``checkpoint`` into the plan's model and evaluate them.
 
@@ -55,62 +51,65 @@ def evaluate_released(
             sha256 differs from the published one, or it does not fit the model.
     """
     from vpr_bench.checkpoints import locate_checkpoint, verify_checkpoint
-    from vpr_bench.pipeline import build_model, evaluate_model
+    from vpr_bench.pipeline.execute import build_model, evaluate_candidate, method_candidate
     from vpr_bench.weights import load_state_file
 
+    registries = manager.registries()
+    options = plan.options
     path = locate_checkpoint(
-        plan.method, checkpoint, options.weights, allow_download=options.download
+        method_plan.method, checkpoint, options.weights, allow_download=options.download
     )
     sha = verify_checkpoint(path, checkpoint)  # hashes the file once, before anything loads
-    model = build_model(manager, plan)
+    model = build_model(registries, method_plan)
     pca: PcaWhitening | None = None
     if checkpoint.load is None:
         load_state_file(model, path)
     else:
         pca = resolve(checkpoint.load)(path, model)
-    pca_dim = plan.config.pca_dim
+    pca_dim = method_plan.config.pca_dim
     if not pca_dim:
         if pca is not None:
             log.info("pca_dim is unset: the PCA stored in %s is not applied", path.name)
         pca = None
     elif pca is None:
-        pca = _pca_beside(manager, plan, model, options, device, path)
+        pca = _pca_beside(registries, plan, method_plan, model, path)
     elif pca_dim < pca.n_components:
         pca = pca.truncated(pca_dim)
     log.info("evaluating checkpoint %s (%s, sha256 %s)", checkpoint.tag, path, sha[:16])
-    return evaluate_model(
-        manager,
-        plan,
-        model,
-        options,
-        device,
-        eval_spec,
-        eval_root,
-        method_name=plan.method.name,
+    candidate = dataclasses.replace(
+        method_candidate(registries, plan, method_plan, model),
         checkpoint_tag=checkpoint.tag,
         weights_sha256=sha,
         trained_on=checkpoint.trained_on,
         pca=pca,
     )
+    return evaluate_candidate(manager, plan, candidate)
 
 
 def _pca_beside(
-    manager: PluginManager,
-    plan: Plan,
+    registries: Registries,
+    plan: RunPlan,
+    method_plan: MethodPlan,
     model: nn.Module,
-    options: RunOptions,
-    device: str,
     weights: Path,
 ) -> PcaWhitening | None:
     """Reuse ``pca_params_<name>.h5`` beside the weights, or fit it and save it there."""
     from vpr_bench.eval.pca import PcaWhitening
-    from vpr_bench.pipeline import fit_pca_for
+    from vpr_bench.pipeline.execute import fit_pca_for
+    from vpr_bench.train.api import load_training_data
 
     stored = pca_file_for(weights)
     if stored.is_file():
         log.info("PCA-whitening from %s (delete it to fit again)", stored)
-        return PcaWhitening.load_h5(stored, n_components=plan.config.pca_dim)
-    pca = fit_pca_for(manager, plan, model, options, device)
+        return PcaWhitening.load_h5(stored, n_components=method_plan.config.pca_dim)
+    data = load_training_data(
+        method_plan.method,
+        registries,
+        method_plan.config,
+        data_root=plan.options.train_root,
+        splits=plan.splits,
+    )
+    pca = fit_pca_for(registries, plan, method_plan, model, data.train_split)
     if pca is not None:
         try:
             pca.save_h5(stored)

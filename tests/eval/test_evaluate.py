@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -9,10 +10,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from tests.eval.jobs import make_job, run_job
 from vpr_bench import get_registries
 from vpr_bench.errors import UsageError
+from vpr_bench.eval.evaluate import evaluate, recompute_metrics
 from vpr_bench.eval.pca import fit_pca
-from vpr_bench.eval.runner import evaluate, recompute_metrics
+from vpr_bench.eval.write import EvalOutcome
 from vpr_bench.records import read_record, record_path
 from vpr_bench.specs import ModelSpec
 
@@ -50,26 +53,8 @@ def street(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _evaluate(street: Path, tmp_path: Path, **overrides: object):  # type: ignore[no-untyped-def]
-    registries = get_registries()
-    options: dict[str, object] = {
-        "method_name": "mean-colour",
-        "model_spec": SPEC,
-        "dataset": registries.datasets.get("csv-folder"),
-        "split": "test",
-        "root": street,
-        "out_dir": tmp_path / "out",
-        "benchmark": "unit",
-        "checkpoint_tag": "untrained",
-        "weights_sha256": "",
-        "trained_on": "",
-        "evaluators": list(registries.evaluators),
-        "cache_dir": tmp_path / "cache",
-        "leaderboard": False,
-        "command": "test",
-    }
-    options.update(overrides)
-    return evaluate(MeanColour(), **options)  # type: ignore[arg-type]
+def _evaluate(street: Path, tmp_path: Path, split: str = "test", **overrides: Any) -> EvalOutcome:
+    return run_job(MeanColour(), SPEC, "csv-folder", split, street, tmp_path, **overrides)
 
 
 def test_hand_computed_metrics_record_and_predictions(street: Path, tmp_path: Path) -> None:
@@ -120,3 +105,25 @@ def test_errors(street: Path, tmp_path: Path) -> None:
         _evaluate(street, tmp_path, split="val")
     with pytest.raises(UsageError, match="save-grid must be >= 0"):
         _evaluate(street, tmp_path, save_grid=-1)
+
+
+def test_evaluate_computes_and_writes_nothing(street: Path, tmp_path: Path) -> None:
+    job = make_job(MeanColour(), SPEC, "csv-folder", "test", street, tmp_path, use_cache=False)
+    result = evaluate(job)
+    assert result is not None and result.record.metrics["R@1"] == pytest.approx(75.0)
+    assert not (tmp_path / "out").exists()
+    np.testing.assert_array_equal(result.retrieval.knn_idx[:, 0], [0, 1, 2, 4])
+
+
+def test_a_failed_record_write_leaves_no_predictions(
+    street: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vpr_bench.eval import write
+
+    def full_disk(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(write, "write_record", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        _evaluate(street, tmp_path, use_cache=False, save_grid=1)
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]

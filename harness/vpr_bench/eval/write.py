@@ -1,0 +1,96 @@
+"""The one writer of evaluation outputs: record, predictions and retrieval grid.
+
+Each file is written atomically (temp file, fsync, rename). The predictions file and the grid
+are written first and the record last, because the record is what leaderboards read: a record
+on disk always has its predictions beside it. When the record cannot be written, the
+predictions and grid this call wrote are removed again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from vpr_bench.eval.evaluate import GRID_TOP, EvalResult
+from vpr_bench.records import EvalRecord, record_path, write_record
+
+__all__ = ["EvalOutcome", "write_result"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    """What :func:`write_result` wrote.
+
+    Attributes:
+        record: The record (also on disk at ``record_path``).
+        record_path: Where the record JSON was written.
+        predictions_path: The predictions ``.npz``.
+        grid_path: The retrieval grid PNG, or None when not asked for.
+    """
+
+    record: EvalRecord
+    record_path: Path
+    predictions_path: Path
+    grid_path: Path | None
+
+
+def write_result(result: EvalResult) -> EvalOutcome:
+    """Write the record, the predictions file and (when asked for) the grid of ``result``.
+
+    Raises:
+        OSError: A file could not be written (nothing of this call is left behind).
+    """
+    from vpr_bench.eval.predictions import relative_names, save_predictions
+
+    job, record, retrieval = result.job, result.record, result.retrieval
+    geo, outputs = job.split, job.outputs
+    root = geo.root or job.target.root
+    rec_path = record_path(Path(outputs.records_dir), record)
+    stem = record_path(Path(outputs.predictions_dir), record)
+    written: list[Path] = []
+    try:
+        predictions_path = save_predictions(
+            stem.with_suffix(".predictions.npz"),
+            result=retrieval,
+            protocol=job.protocol,
+            query_names=relative_names([r.path for r in geo.queries], root),
+            db_names=relative_names([r.path for r in geo.database], root),
+            counts=record.counts,
+            metrics=record.metrics,
+            per_condition=record.per_condition,
+            meta={
+                "root": str(Path(root).resolve()),
+                "benchmark": record.benchmark,
+                "method": record.method,
+                "checkpoint_tag": record.checkpoint_tag,
+                "dataset": record.dataset,
+                "split": record.split,
+                "evaluators": [e.name for e in job.evaluators],
+                "record": str(rec_path),
+            },
+        )
+        written.append(predictions_path)
+        grid_path = None
+        if outputs.save_grid:
+            from vpr_bench.eval.visualize import pick_queries, render_grid
+
+            grid_path = render_grid(
+                stem.with_suffix(".grid.png"),
+                query_paths=[r.path for r in geo.queries],
+                db_paths=[r.path for r in geo.database],
+                knn_idx=retrieval.knn_idx,
+                positives=retrieval.positives,
+                queries=list(pick_queries(len(geo.queries), outputs.save_grid)),
+                top=GRID_TOP,
+            )
+            written.append(grid_path)
+        write_record(record, rec_path)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    log.info("record written: %s", rec_path)
+    return EvalOutcome(record, rec_path, predictions_path, grid_path)
