@@ -19,6 +19,7 @@ PLUGIN_LAYER = ("hookspecs", "plugins", "registry", "specs", "errors")
 PUBLIC_MODULES = frozenset(
     {
         "vpr_bench",
+        "vpr_bench.data",
         "vpr_bench.errors",
         "vpr_bench.models",
         "vpr_bench.train",
