@@ -22,9 +22,9 @@ from vpr_bench.specs import Checkpoint, DatasetSpec, MethodSpec
 if TYPE_CHECKING:
     from torch import nn
 
-    from vpr_bench.eval.pca import PcaWhitening
     from vpr_bench.eval.runner import EvalOutcome
     from vpr_bench.plugins import PluginManager
+    from vpr_bench.weights import PcaWhitening
 
 __all__ = [
     "Plan",
@@ -135,7 +135,7 @@ def run_methods(
     registries = manager.registries()
     checkpoint: Checkpoint | None = None
     if options.checkpoint:
-        from vpr_bench.checkpoints import find_checkpoint
+        from vpr_bench.weights import find_checkpoint
 
         try:
             owner, checkpoint = find_checkpoint(methods, options.checkpoint)
@@ -319,7 +319,7 @@ def _train_and_evaluate(
     eval_root: Path,
 ) -> EvalOutcome | None:
     from vpr_bench.train.api import train_method
-    from vpr_bench.weights import load_weights
+    from vpr_bench.weights import load_weights_file
 
     model = build_model(manager, plan)
     if options.weights is not None:
@@ -342,8 +342,12 @@ def _train_and_evaluate(
         if chosen is None:
             raise UsageError(f"Training {plan.method.name} produced no checkpoint.")
         weights, tag, trained_on = chosen, outcome.run_dir.name, plan.config.train_dataset
-    sha = load_weights(model, weights)
-    pca = fit_pca_for(manager, plan, model, options, device)
+    loaded = load_weights_file(model, weights, method=plan.method)
+    sha, pca_dim, pca = loaded.sha256, plan.config.pca_dim, loaded.pca
+    if loaded.pca is not None and pca_dim:  # the file's own PCA (OpenIBL's hub release)
+        pca = loaded.pca.truncated(pca_dim) if pca_dim < loaded.pca.n_components else loaded.pca
+    else:
+        pca = fit_pca_for(manager, plan, model, options, device)
     return evaluate_model(
         manager,
         plan,
@@ -369,7 +373,7 @@ def fit_pca_for(
     import numpy as np
 
     from vpr_bench.eval.extract import extract_descriptors
-    from vpr_bench.eval.pca import fit_pca
+    from vpr_bench.weights import fit_pca
 
     registries = manager.registries()
     geo = _train_split(manager, plan, options)

@@ -20,11 +20,11 @@ from vpr_bench.registry import resolve
 if TYPE_CHECKING:
     from torch import nn
 
-    from vpr_bench.eval.pca import PcaWhitening
     from vpr_bench.eval.runner import EvalOutcome
     from vpr_bench.pipeline import Plan, RunOptions
     from vpr_bench.plugins import PluginManager
     from vpr_bench.specs import Checkpoint, DatasetSpec
+    from vpr_bench.weights import PcaWhitening
 
 __all__ = ["evaluate_released", "pca_file_for"]
 
@@ -54,9 +54,8 @@ def evaluate_released(
         DataError: The file is missing (the message says where to get it and put it), its
             sha256 differs from the published one, or it does not fit the model.
     """
-    from vpr_bench.checkpoints import locate_checkpoint, verify_checkpoint
     from vpr_bench.pipeline import build_model, evaluate_model
-    from vpr_bench.weights import load_state_file
+    from vpr_bench.weights import load_state_file, locate_checkpoint, verify_checkpoint
 
     path = locate_checkpoint(
         plan.method, checkpoint, options.weights, allow_download=options.download
@@ -103,8 +102,8 @@ def _pca_beside(
     weights: Path,
 ) -> PcaWhitening | None:
     """Reuse ``pca_params_<name>.h5`` beside the weights, or fit it and save it there."""
-    from vpr_bench.eval.pca import PcaWhitening
     from vpr_bench.pipeline import fit_pca_for
+    from vpr_bench.weights import PcaWhitening
 
     stored = pca_file_for(weights)
     if stored.is_file():

@@ -11,10 +11,10 @@ from torch import nn
 
 from vpr_bench import get_registries
 from vpr_bench.errors import UsageError
-from vpr_bench.eval.pca import fit_pca
 from vpr_bench.eval.runner import evaluate, recompute_metrics
 from vpr_bench.records import read_record, record_path
 from vpr_bench.specs import ModelSpec
+from vpr_bench.weights import fit_pca
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)]
 

@@ -19,8 +19,8 @@ from vpr_bench.data.synthcity.spec import load_split
 from vpr_bench.plugins import PluginManager
 from vpr_bench.registry import Registries, resolve
 from vpr_bench.train.api import train_method
-from vpr_bench.train.checkpoint import load_checkpoint
 from vpr_bench.train.images import ImageTensors, extract_descriptors
+from vpr_bench.train.state import load_train_state
 from vpr_bench.train.validate import validate
 
 
@@ -76,7 +76,7 @@ def test_quick_profile_fits_the_training_district(
         device="cpu",
         seed=0,
     )
-    state = load_checkpoint(outcome.final_checkpoint)[0]["model"]
+    state = load_train_state(outcome.final_checkpoint)[0]["model"]
     after = r1(_model(registries, state))
     losses = [h["loss"] for h in outcome.history]
     assert all(math.isfinite(x) for x in losses)

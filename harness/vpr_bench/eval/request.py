@@ -102,7 +102,7 @@ def run_request(registries: Registries, request: EvalRequest) -> EvalOutcome | N
     from vpr_bench.data.roots import resolve_root
     from vpr_bench.eval.runner import evaluate
     from vpr_bench.experiment import resolve_experiment
-    from vpr_bench.weights import load_weights
+    from vpr_bench.weights import load_weights_file
 
     dataset, split, protocol = _dataset_split(registries, request)
     components: dict[str, str] = {"datasets": dataset.name}
@@ -130,7 +130,12 @@ def run_request(registries: Registries, request: EvalRequest) -> EvalOutcome | N
             "method or model", request.name, known, hint="See: vpr-bench list methods."
         )
     model = resolve(model_spec.build)(model_config)
-    weights_sha = load_weights(model, request.weights) if request.weights is not None else ""
+    method_spec = registries.methods.get(request.name) if "methods" in components else None
+    weights_sha = (
+        load_weights_file(model, request.weights, method=method_spec).sha256
+        if request.weights is not None
+        else ""
+    )
     tag = request.checkpoint_tag or (request.weights.stem if request.weights else "untrained")
     config["weights"] = str(request.weights) if request.weights else ""
     return evaluate(

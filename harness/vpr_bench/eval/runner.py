@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 
     from vpr_bench.data.split import GeoSplit, ImageRecord
     from vpr_bench.eval.extract import Extraction
-    from vpr_bench.eval.pca import PcaWhitening
     from vpr_bench.eval.predictions import Predictions
+    from vpr_bench.weights import PcaWhitening
 
 __all__ = ["GRID_TOP", "EvalOutcome", "evaluate", "load_split", "recompute_metrics"]
 

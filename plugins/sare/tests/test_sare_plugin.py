@@ -16,6 +16,7 @@ from vpr_bench.experiment import resolve_experiment
 from vpr_bench.registry import Registries, resolve
 from vpr_bench.testing import isolated_manager
 from vpr_bench.train.tuples import TripletMiningConfig
+from vpr_bench_netvlad.checkpoint import load_openibl_weights
 from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_sare.loss import SAREConfig, SAREIndLoss, SAREJointLoss
 
@@ -46,7 +47,7 @@ def registries() -> Registries:
 @pytest.mark.parametrize("profile", ["paper", "quick"])
 def test_every_profile_resolves(registries: Registries, method_name: str, profile: str) -> None:
     method = registries.methods.get(method_name)
-    assert method.config_cls is None
+    assert resolve(method.weights_loader) is load_openibl_weights  # OpenIBL files load
     cfg = resolve_experiment(method, registries, profile=profile)
     assert isinstance(cfg.model, NetVLADConfig) and isinstance(cfg.trainer, TripletMiningConfig)
     assert cfg.profile == profile and cfg.seed == 43
