@@ -41,7 +41,8 @@ _NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net")
 _PREFIXES = ("module.", "_orig_mod.")
 _SCALAR_PATHS = ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar")
 _NUMPY_TYPES = "?bhilqBHILQefdgFDG"  # bool, signed/unsigned ints, floats, complex
-_GLOBAL_RE = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+_GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)")
+_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -148,22 +149,29 @@ def safe_load(source: str | os.PathLike[str] | IO[bytes], *, name: str | None = 
             return torch.load(source, map_location="cpu", weights_only=True)  # type: ignore[no-any-return]
     except pickle.UnpicklingError as exc:
         found = _GLOBAL_RE.search(str(exc))
-        what = f"pickles {found.group(1)}" if found else f"pickles what it may not ({_first(exc)})"
+        if found is None:
+            raise DataError(
+                f"{label}: not a readable torch file ({_detail(exc)}); expected a weights-only "
+                "checkpoint written by torch.save. Check the path, or download the file again."
+            ) from None
         raise DataError(
-            f"{label}: refused to load: it {what}, and a weights-only file holds only tensors, "
-            "numbers, strings, numpy scalars and plain containers. Re-save it from the code that "
-            "wrote it with torch.save(model.state_dict(), path) (plain values in any metadata)."
+            f"{label}: refused to load: it pickles {found.group(1)}, and a weights-only file "
+            "holds only tensors, numbers, strings, numpy scalars and plain containers. Re-save "
+            "it from the code that wrote it with torch.save(model.state_dict(), path) (plain "
+            "values in any metadata)."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise DataError(
-            f"{label}: not a readable torch file ({_first(exc)}); expected a weights-only "
+            f"{label}: not a readable torch file ({_detail(exc)}); expected a weights-only "
             "checkpoint written by torch.save. Check the path, or download the file again."
         ) from exc
 
 
-def _first(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+def _detail(exc: BaseException) -> str:
+    """The informative line of a torch load error (torch wraps it in paragraphs of advice)."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    useful = [line for line in lines if line and not line.startswith(_BOILERPLATE)]
+    return useful[0] if useful else type(exc).__name__
 
 
 def strip_prefixes(name: str) -> str:
