@@ -36,8 +36,12 @@ def write_distribution(
     model: str,
     version: str = "1.0",
     body: str | None = None,
+    requires: tuple[str, ...] = (),
 ) -> None:
-    """Create ``site/<package>/`` and ``site/<dist>-<version>.dist-info`` with one entry point."""
+    """Create ``site/<package>/`` and ``site/<dist>-<version>.dist-info`` with one entry point.
+
+    ``requires`` become ``Requires-Dist`` lines (e.g. ``"vpr-bench-base>=1"``).
+    """
     pkg = site / package
     pkg.mkdir(parents=True, exist_ok=True)
     (pkg / "__init__.py").write_text("")
@@ -45,5 +49,8 @@ def write_distribution(
     (pkg / "plugin.py").write_text(textwrap.dedent(source))
     info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    requirements = "".join(f"Requires-Dist: {r}\n" for r in requires)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{requirements}"
+    )
     (info / "entry_points.txt").write_text(f"[vpr_bench]\n{entry_name} = {package}.plugin\n")

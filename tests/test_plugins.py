@@ -150,3 +150,52 @@ def test_cli_subprocess_sees_installed_plugin(site: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "throw-net" in done.stdout and "throwaway" in done.stdout
+
+
+def test_allowed_plugin_brings_its_dependencies_components_not_their_methods(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # throwtop (dist vpr-bench-top) requires vpr-bench-mid, which requires vpr-bench-base: a
+    # method of throwtop may use the models of both, as sare's methods use netvlad's model.
+    write_distribution(site, "vpr-bench-base", "throwbase", "throw_base", "base-net")
+    write_distribution(
+        site, "vpr_bench.Mid", "throwmid", "throw_mid", "mid-net", requires=("Vpr-Bench_Base>=1",)
+    )
+    write_distribution(
+        site,
+        "vpr-bench-top",
+        "throwtop",
+        "throw_top",
+        "top-net",
+        requires=("vpr-bench-mid", "vpr-bench-other; extra == 'docs'", "torch>=2.2"),
+    )
+    write_distribution(site, "vpr-bench-other", "throwother", "throw_other", "other-net")
+    manager = PluginManager(allow=["throwtop"])
+    loaded = {p.name: p.dependency_of for p in manager.plugins if p.name.startswith("throw")}
+    assert loaded == {"throwbase": "throwmid", "throwmid": "throwtop", "throwtop": None}
+    registries = manager.registries()
+    assert {"base-net", "mid-net", "top-net"} <= set(registries.models.names())
+    assert "top-net-method" in registries.methods
+    assert "mid-net-method" not in registries.methods
+    assert "base-net-method" not in registries.methods
+    assert "other-net" not in registries.models
+    # Named explicitly, a plugin is loaded as itself, methods included.
+    both = PluginManager(allow=["throwtop", "throwmid"])
+    assert "mid-net-method" in both.registries().methods
+    # Blocked stays blocked.
+    blocked = PluginManager(allow=["throwtop"], block=["throwbase"])
+    assert "throwbase" not in [p.name for p in blocked.plugins]
+    assert main(["--plugins", "throwtop", "plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "loaded as a dependency of throwtop" in out and "methods not loaded" in out
+
+
+def test_run_selects_only_the_named_plugins_methods(site: Path) -> None:
+    from vpr_bench.pipeline import select_methods
+
+    write_distribution(site, "vpr-bench-base", "throwbase", "throw_base", "base-net")
+    write_distribution(
+        site, "vpr-bench-top", "throwtop", "throw_top", "top-net", requires=("vpr-bench-base",)
+    )
+    manager = PluginManager(allow=["throwtop"])
+    assert [m.name for m in select_methods(manager, None, ["throwtop"])] == ["top-net-method"]

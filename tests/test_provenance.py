@@ -18,7 +18,7 @@ from vpr_bench.provenance import (
     peak_host_mb,
     utc_now,
 )
-from vpr_bench.weights import load_weights, sha256_file, state_dict_digest
+from vpr_bench.weights import load_weights_file, sha256_file, state_dict_digest
 
 
 def test_collect_provenance_fields() -> None:
@@ -59,7 +59,7 @@ def test_weights_round_trip_and_sha(tmp_path: Path) -> None:
     torch.save({"state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}}, path)
     target = build_tiny_gem(TinyGeMConfig(width=4, dim=8, seed=2))
     assert state_dict_digest(target) != state_dict_digest(source)
-    digest = load_weights(target, path)
+    digest = load_weights_file(target, path).sha256
     assert digest == sha256_file(path) and len(digest) == 64
     assert state_dict_digest(target) == state_dict_digest(source)
 
@@ -67,15 +67,15 @@ def test_weights_round_trip_and_sha(tmp_path: Path) -> None:
 def test_weights_errors(tmp_path: Path) -> None:
     model = build_tiny_gem(TinyGeMConfig(width=4, dim=8))
     with pytest.raises(DataError, match="does not exist"):
-        load_weights(model, tmp_path / "missing.pth")
+        load_weights_file(model, tmp_path / "missing.pth")
     other = tmp_path / "other.pth"
     torch.save(build_tiny_gem(TinyGeMConfig(width=8, dim=8)).state_dict(), other)
     with pytest.raises(DataError, match="do not fit model TinyGeM"):
-        load_weights(model, other)
+        load_weights_file(model, other)
     partial = tmp_path / "partial.pth"
     torch.save({"proj.weight": model.proj.weight.detach()}, partial)
     with pytest.raises(DataError, match="missing key"):
-        load_weights(model, partial)
+        load_weights_file(model, partial)
 
     class Evil:
         def __reduce__(self) -> tuple[object, tuple[str]]:
@@ -84,4 +84,4 @@ def test_weights_errors(tmp_path: Path) -> None:
     evil = tmp_path / "evil.pth"
     torch.save({"x": Evil()}, evil)
     with pytest.raises(DataError, match="refused to load"):
-        load_weights(model, evil)
+        load_weights_file(model, evil)

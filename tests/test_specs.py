@@ -35,7 +35,7 @@ def test_dataset_spec_checks_splits_protocols_and_pairs() -> None:
         DatasetSpec("demo", 1, ("test",), load="a.b:c", default_split="val")
     with pytest.raises(ValueError, match="names split 'test', which is not one of"):
         DatasetSpec("demo", 1, ("val",), load="a.b:c", default_split="val", protocols=(protocol,))
-    with pytest.raises(ValueError, match="provides 'domain-pairs' but has no load_pairs"):
+    with pytest.raises(ValueError, match="'domain-pairs' needs load_pairs"):
         DatasetSpec("demo", 1, ("test",), load="a.b:c", provides=frozenset({"domain-pairs"}))
 
 

@@ -13,29 +13,59 @@ Nothing heavy is imported here, so listing plugins stays instant.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
+from vpr_bench.specs import (
+    DatasetSpec,
+    EvaluatorSpec,
+    LossSpec,
+    MethodSpec,
+    ModelSpec,
+    TrainerSpec,
+)
+
 if TYPE_CHECKING:
     from vpr_bench.runtime import RunEvent
-    from vpr_bench.specs import (
-        DatasetSpec,
-        EvaluatorSpec,
-        LossSpec,
-        MethodSpec,
-        ModelSpec,
-        TrainerSpec,
-    )
 
 PROJECT = "vpr_bench"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
+_Hook = TypeVar("_Hook", bound=Callable[..., Any])
+
+REGISTRATION_HOOKS: dict[str, str] = {}
+"""Registration hook name -> the registry kind it fills (declared by :func:`_registers`)."""
+
+_SPEC_TYPES: dict[str, type] = {}
+
+
+def _registers(kind: str, spec_type: type) -> Callable[[_Hook], _Hook]:
+    """Declare, in one place, the registry kind a registration hook fills and its spec type."""
+
+    def declare(hook: _Hook) -> _Hook:
+        REGISTRATION_HOOKS[hook.__name__] = kind
+        _SPEC_TYPES[hook.__name__] = spec_type
+        return hook
+
+    return declare
+
+
+def spec_type(hook_name: str) -> type:
+    """The spec type a registration hook must yield (``vpr_bench_models`` -> ``ModelSpec``)."""
+    return _SPEC_TYPES[hook_name]
+
+
+def hook_names() -> list[str]:
+    """Every hook name a plugin may implement."""
+    return sorted(name for name in globals() if name.startswith(f"{PROJECT}_"))
+
 
 @hookspec
+@_registers("models", ModelSpec)
 def vpr_bench_models() -> Iterable[ModelSpec]:  # type: ignore[empty-body]
     """Register models (backbone + aggregation -> L2-normalised descriptor).
 
@@ -69,6 +99,7 @@ def vpr_bench_models() -> Iterable[ModelSpec]:  # type: ignore[empty-body]
 
 
 @hookspec
+@_registers("losses", LossSpec)
 def vpr_bench_losses() -> Iterable[LossSpec]:  # type: ignore[empty-body]
     """Register training losses, each declaring the batch kind it consumes.
 
@@ -100,6 +131,7 @@ def vpr_bench_losses() -> Iterable[LossSpec]:  # type: ignore[empty-body]
 
 
 @hookspec
+@_registers("datasets", DatasetSpec)
 def vpr_bench_datasets() -> Iterable[DatasetSpec]:  # type: ignore[empty-body]
     """Register datasets: a reader of an on-disk format and the protocols of its splits.
 
@@ -129,6 +161,7 @@ def vpr_bench_datasets() -> Iterable[DatasetSpec]:  # type: ignore[empty-body]
 
 
 @hookspec
+@_registers("evaluators", EvaluatorSpec)
 def vpr_bench_evaluators() -> Iterable[EvaluatorSpec]:  # type: ignore[empty-body]
     """Register metric families computed from the shared kNN result.
 
@@ -153,6 +186,7 @@ def vpr_bench_evaluators() -> Iterable[EvaluatorSpec]:  # type: ignore[empty-bod
 
 
 @hookspec
+@_registers("trainers", TrainerSpec)
 def vpr_bench_trainers() -> Iterable[TrainerSpec]:  # type: ignore[empty-body]
     """Register training procedures: ``fit(ctx: TrainContext) -> TrainOutcome``.
 
@@ -234,8 +268,15 @@ def vpr_bench_trainers() -> Iterable[TrainerSpec]:  # type: ignore[empty-body]
 
 
 @hookspec
+@_registers("methods", MethodSpec)
 def vpr_bench_methods() -> Iterable[MethodSpec]:  # type: ignore[empty-body]
     """Register methods: the leaderboard unit, naming a model, loss, trainer and training set.
+
+    Weights released in the authors' own layout: declare ``weights_loader="pkg.mod:fn"``, where
+    ``fn(path, model) -> PcaWhitening | None`` loads such a file strictly (read it with
+    :func:`vpr_bench.weights.safe_load`, check it with :func:`vpr_bench.weights.compare_keys`)
+    and returns the PCA-whitening stored in it, if any. ``--weights FILE`` (``eval``, ``run``)
+    tries the vpr-bench layout first and falls back to this loader.
 
     Example::
 
@@ -250,6 +291,7 @@ def vpr_bench_methods() -> Iterable[MethodSpec]:  # type: ignore[empty-body]
                 profiles={"quick": {"epochs": 1}},
                 paper=(PaperResult("pitts30k-test", {"R@1": 50.0}, source="My paper, Table 1"),),
                 summary="Tiny CNN + GeM trained with the triplet loss",
+                weights_loader="my_plugin.weights:load_authors_file",  # optional
             )
     """
 
@@ -294,14 +336,3 @@ def vpr_bench_fetch(uri: str, dest: Path) -> Path | None:
             shutil.copyfile(source, dest)
             return dest
     """
-
-
-REGISTRATION_HOOKS: dict[str, str] = {
-    "vpr_bench_models": "models",
-    "vpr_bench_losses": "losses",
-    "vpr_bench_datasets": "datasets",
-    "vpr_bench_evaluators": "evaluators",
-    "vpr_bench_trainers": "trainers",
-    "vpr_bench_methods": "methods",
-}
-"""Registration hook name -> the registry kind it fills."""

@@ -2,9 +2,11 @@
 
 Loading order: hook specs, the built-in modules under :mod:`vpr_bench.builtin`, then entry
 points of group ``vpr_bench`` (unless ``VPR_BENCH_DISABLE_PLUGIN_AUTOLOAD=1``). An allow-list
-(``--plugins a,b`` or ``VPR_BENCH_PLUGINS``) limits which entry points load; ``-p no:name``
-blocks one. A plugin that fails to import is a warning naming its entry point and distribution
-(an error with ``strict=True``); one name offered by two distributions is an error naming both.
+(``--plugins a,b`` or ``VPR_BENCH_PLUGINS``) limits which entry points load, and brings the
+entry-point plugins their distributions require (transitively; see :mod:`vpr_bench.plugin_deps`)
+for their components only, not their methods; ``-p no:name`` blocks one. A plugin that fails
+to import is a warning naming its entry point and distribution (an error with ``strict=True``);
+one name offered by two distributions is an error naming both.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import pluggy
 
 from vpr_bench import hookspecs
 from vpr_bench.errors import PluginConflictError, PluginError, UnknownNameError
+from vpr_bench.plugin_deps import plugin_dependencies
 from vpr_bench.registry import Registries
 from vpr_bench.runtime import RunEvent
-from vpr_bench.specs import DatasetSpec, EvaluatorSpec, LossSpec, MethodSpec, ModelSpec, TrainerSpec
 
 __all__ = [
     "BUILTIN_MODULES",
@@ -53,15 +55,6 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "vpr_bench.builtin.methods",
 )
 
-_SPEC_TYPES: dict[str, type] = {
-    "vpr_bench_models": ModelSpec,
-    "vpr_bench_losses": LossSpec,
-    "vpr_bench_datasets": DatasetSpec,
-    "vpr_bench_evaluators": EvaluatorSpec,
-    "vpr_bench_trainers": TrainerSpec,
-    "vpr_bench_methods": MethodSpec,
-}
-
 
 class PluginLoadWarning(UserWarning):
     """A plugin was skipped because it failed to import."""
@@ -78,6 +71,8 @@ class PluginInfo:
         module: The import path of the plugin module.
         builtin: True for vpr-bench's own internal plugins.
         provides: ``{"models": ["tiny-gem"], ...}``, filled when the registries are built.
+        dependency_of: The allowed plugin whose distribution requires this one's, when it was
+            loaded only for that reason (its components register, its methods do not).
     """
 
     name: str
@@ -86,6 +81,7 @@ class PluginInfo:
     module: str
     builtin: bool = False
     provides: dict[str, list[str]] = field(default_factory=dict)
+    dependency_of: str | None = None
 
 
 def parse_plugin_list(text: str | None) -> list[str] | None:
@@ -167,7 +163,7 @@ class PluginManager:
             raise PluginError(
                 f"Plugin {info.name!r} (distribution {info.distribution}) does not match the hook "
                 f"specs: {exc}. Hook names must be one of: "
-                f"{', '.join([*sorted(_SPEC_TYPES), 'vpr_bench_fetch', 'vpr_bench_run_event'])}."
+                f"{', '.join(sorted(hookspecs.hook_names()))}."
             ) from exc
         self.plugins.append(info)
 
@@ -193,7 +189,9 @@ class PluginManager:
 
     def _load_entry_points(self, entry_points: Iterable[metadata.EntryPoint] | None) -> None:
         available = self._discover(entry_points)
+        needed: dict[str, str] = {}
         if self.allow is not None:
+            needed = plugin_dependencies(self.allow, available)
             builtin_names = {info.name for info in self.plugins}
             for name in self.allow:
                 if name not in available and name not in builtin_names:
@@ -206,7 +204,8 @@ class PluginManager:
         for name, ep in sorted(available.items()):
             if name in self.block:
                 continue
-            if self.allow is not None and name not in self.allow:
+            dependency_of = needed.get(name)
+            if self.allow is not None and name not in self.allow and dependency_of is None:
                 continue
             if self.allow is None and not self.autoload:
                 continue
@@ -223,7 +222,10 @@ class PluginManager:
                 self.load_warnings.append(message)
                 warnings.warn(message, PluginLoadWarning, stacklevel=2)
                 continue
-            self._register(module, PluginInfo(name, dist, _dist_version(ep), ep.value))
+            info = PluginInfo(name, dist, _dist_version(ep), ep.value, dependency_of=dependency_of)
+            if dependency_of is not None:
+                log.info("plugin %s loaded as a dependency of %s", name, dependency_of)
+            self._register(module, info)
 
     def registries(self) -> Registries:
         """Build (once) and return the registries of every loaded plugin's components.
@@ -237,9 +239,11 @@ class PluginManager:
         registries = Registries()
         infos = {info.name: info for info in self.plugins}
         for hook_name, kind in hookspecs.REGISTRATION_HOOKS.items():
-            expected = _SPEC_TYPES[hook_name]
+            expected = hookspecs.spec_type(hook_name)
             for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
                 info = infos[impl.plugin_name]
+                if kind == "methods" and info.dependency_of is not None:
+                    continue  # loaded for its components; its methods were not asked for
                 try:
                     produced = list(impl.function() or ())
                 except Exception as exc:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlparse
 
 from vpr_bench.preprocess import IMAGENET, MATCONVNET, Preprocess
 from vpr_bench.protocol import EvalProtocol
@@ -55,7 +56,9 @@ def _check_name(owner: str, name: str) -> str:
     return normalized
 
 
-def _check_callable(owner: str, attr: str, value: object) -> None:
+def _check_callable(owner: str, attr: str, value: object, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
     if isinstance(value, str):
         if ":" not in value or value.startswith(":") or value.endswith(":"):
             raise ValueError(
@@ -108,8 +111,7 @@ class ModelSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _check_name("ModelSpec", self.name))
         _check_callable(f"ModelSpec({self.name})", "build", self.build)
-        if self.prepare is not None:
-            _check_callable(f"ModelSpec({self.name})", "prepare", self.prepare)
+        _check_callable(f"ModelSpec({self.name})", "prepare", self.prepare, optional=True)
 
 
 @dataclass(frozen=True)
@@ -204,9 +206,7 @@ class DatasetSpec:
         if self.load_pairs is not None:
             _check_callable(f"DatasetSpec({self.name})", "load_pairs", self.load_pairs)
         elif "domain-pairs" in self.provides:
-            raise ValueError(
-                f"DatasetSpec({self.name}) provides 'domain-pairs' but has no load_pairs."
-            )
+            raise ValueError(f"DatasetSpec({self.name}): 'domain-pairs' needs load_pairs.")
         if not self.splits:
             raise ValueError(f"DatasetSpec({self.name}) must list at least one split.")
         if self.default_split not in self.splits:
@@ -222,9 +222,7 @@ class DatasetSpec:
                     f"{protocol.split!r}, which is not one of {list(self.splits)}."
                 )
             if protocol.name in seen:
-                raise ValueError(
-                    f"DatasetSpec({self.name}): protocol {protocol.name} is listed twice."
-                )
+                raise ValueError(f"DatasetSpec({self.name}) lists protocol {protocol.name} twice.")
             seen.add(protocol.name)
         object.__setattr__(self, "provides", frozenset(self.provides))
 
@@ -345,8 +343,7 @@ class Checkpoint:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag", _check_name("Checkpoint", self.tag))
-        if self.load is not None:
-            _check_callable(f"Checkpoint({self.tag})", "load", self.load)
+        _check_callable(f"Checkpoint({self.tag})", "load", self.load, optional=True)
         if not self.file_name or "/" in self.file_name:
             raise ValueError(
                 f"Checkpoint({self.tag}): give filename= (the released file's name); it cannot "
@@ -356,11 +353,7 @@ class Checkpoint:
     @property
     def file_name(self) -> str:
         """The file name looked for on disk: ``filename``, else the uri's last part."""
-        if self.filename:
-            return self.filename
-        from urllib.parse import urlparse
-
-        return urlparse(self.file.uri).path.rstrip("/").rsplit("/", 1)[-1]
+        return self.filename or urlparse(self.file.uri).path.rstrip("/").rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -373,12 +366,14 @@ class MethodSpec:
         loss: Name of a registered loss.
         trainer: Name of a registered trainer.
         train_dataset: ``--dataset`` style name of the default training set.
-        config_cls: The method's experiment-config dataclass (or a lazy target).
         profiles: Named override sets (``{"paper": {...}, "quick": {...}}``).
         paper: Published numbers.
         checkpoints: Released weights.
         summary: One line for ``vpr-bench list methods``.
         leaderboard: False for test-only methods.
+        weights_loader: ``fn(path, model) -> PcaWhitening | None`` (or a lazy target) reading
+            weight files in a foreign layout (OpenIBL's keys) strictly; returns the file's PCA.
+            ``--weights`` uses it when the vpr-bench layout does not fit (``vpr_bench.weights``).
     """
 
     name: str
@@ -386,15 +381,17 @@ class MethodSpec:
     loss: str
     trainer: str
     train_dataset: str
-    config_cls: type | str | None = None
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     paper: tuple[PaperResult, ...] = ()
     checkpoints: tuple[Checkpoint, ...] = ()
     summary: str = ""
     leaderboard: bool = True
+    weights_loader: LazyCallable | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _check_name("MethodSpec", self.name))
+        owner = f"MethodSpec({self.name})"
+        _check_callable(owner, "weights_loader", self.weights_loader, optional=True)
         for attr in ("model", "loss", "trainer"):
             object.__setattr__(
                 self, attr, _check_name(f"MethodSpec({self.name}).{attr}", getattr(self, attr))

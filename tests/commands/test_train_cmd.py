@@ -51,7 +51,7 @@ def test_train_tiny_model_on_synthcity_tiny_beats_untrained_on_val(
     from vpr_bench.data.synthcity.spec import SYNTHCITY, load_split
     from vpr_bench.plugins import PluginManager
     from vpr_bench.registry import resolve
-    from vpr_bench.train.checkpoint import load_checkpoint
+    from vpr_bench.train.state import load_train_state
     from vpr_bench.train.validate import validate
 
     city = prepare(tmp_path / "data", "tiny", seed=0, progress=False)
@@ -82,5 +82,5 @@ def test_train_tiny_model_on_synthcity_tiny_beats_untrained_on_val(
         ]
 
     untrained = val_r1(None)
-    trained = val_r1(load_checkpoint(Path(summary["best_checkpoint"]))[0]["model"])
+    trained = val_r1(load_train_state(Path(summary["best_checkpoint"]))[0]["model"])
     assert trained >= untrained + gain, (untrained, trained)

@@ -14,10 +14,10 @@ from tests.eval.jobs import make_job, run_job
 from vpr_bench import get_registries
 from vpr_bench.errors import UsageError
 from vpr_bench.eval.evaluate import evaluate, recompute_metrics
-from vpr_bench.eval.pca import fit_pca
 from vpr_bench.eval.write import EvalOutcome
 from vpr_bench.records import read_record, record_path
 from vpr_bench.specs import ModelSpec
+from vpr_bench.weights import fit_pca
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)]
 

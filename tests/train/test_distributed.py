@@ -11,7 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from tests.train.synth import tiny_context
-from vpr_bench.train.checkpoint import load_checkpoint
+from vpr_bench.train.state import load_train_state
 from vpr_bench.train.tuples import fit
 
 
@@ -47,8 +47,8 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     fit(tiny_context(tmp_path, single, epochs=1, checkpoint_every_steps=3))
     double = tmp_path / "ddp"
     mp.spawn(_worker, args=(str(tmp_path), str(double), _free_port()), nprocs=2, join=True)
-    expected, _ = load_checkpoint(single / "checkpoints" / "final.pt")
-    got, meta = load_checkpoint(double / "checkpoints" / "final.pt")
+    expected, _ = load_train_state(single / "checkpoints" / "final.pt")
+    got, meta = load_train_state(double / "checkpoints" / "final.pt")
     assert meta["step"] == 8  # 16 queries, 2 tuples per global step
     for key, value in expected["model"].items():
         torch.testing.assert_close(got["model"][key], value, rtol=1e-4, atol=1e-5, msg=key)

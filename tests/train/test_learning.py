@@ -20,8 +20,8 @@ from vpr_bench.experiment import resolve_experiment
 from vpr_bench.plugins import PluginManager
 from vpr_bench.registry import Registries, resolve
 from vpr_bench.train.api import load_training_data, train_method
-from vpr_bench.train.checkpoint import load_checkpoint
 from vpr_bench.train.images import ImageTensors, training_descriptors
+from vpr_bench.train.state import load_train_state
 from vpr_bench.train.validate import validate
 
 
@@ -72,7 +72,7 @@ def test_quick_profile_fits_the_training_district(
         method, registries, config, dataset_name="synthcity-train", data_root=city
     )
     outcome = train_method(method, registries, config, data, runs_dir=tmp_path)
-    state = load_checkpoint(outcome.final_checkpoint)[0]["model"]
+    state = load_train_state(outcome.final_checkpoint)[0]["model"]
     after = r1(_model(registries, state))
     losses = [h["loss"] for h in outcome.history]
     assert all(math.isfinite(x) for x in losses)

@@ -31,7 +31,7 @@ from vpr_bench.train import (
     TrainContext,
     TrainingInterruptedError,
 )
-from vpr_bench.train.checkpoint import load_checkpoint
+from vpr_bench.train.state import load_train_state
 
 N_SAMPLES = 8
 _gen = torch.Generator().manual_seed(1234)
@@ -279,7 +279,7 @@ def test_best_checkpoint_follows_select_metric_and_early_stop_counts_validations
     assert ended == [False, False, False, False, True]
     assert outcome.best_val == {"R@1": 0.1, "R@5": 0.5}
     assert outcome.best_checkpoint == tmp_path / "checkpoints" / "best.pt"
-    state, meta = load_checkpoint(outcome.best_checkpoint)
+    state, meta = load_train_state(outcome.best_checkpoint)
     assert meta["epoch"] == 2 and meta["val"] == {"R@1": 0.1, "R@5": 0.5}
     assert not torch.equal(snapshots[1]["weight"], snapshots[3]["weight"])
     assert_equal(state["model"], snapshots[1])
@@ -295,7 +295,7 @@ def test_checkpoint_every_n_steps_writes_last_pt_and_matching_sidecar(tmp_path: 
             return
         path = Path(event.payload["path"])
         assert engine is not None
-        state, meta = load_checkpoint(path)
+        state, meta = load_train_state(path)
         sidecar = json.loads(path.with_suffix(".json").read_text())
         assert sidecar == meta and sidecar["step"] == event.payload["step"] == engine.step
         assert_equal(state["model"], params(engine.model))
@@ -329,7 +329,7 @@ def test_ctrl_c_mid_step_saves_a_checkpoint_that_resumes_identically(tmp_path: P
     with pytest.raises(TrainingInterruptedError) as info:
         Engine(make_ctx(run_dir, make_model(), **options), batch_rows=1).run(crashing)
     assert info.value.exit_code == 130
-    state, meta = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    state, meta = load_train_state(run_dir / "checkpoints" / "last.pt")
     loop = state["loop"]
     assert (meta["epoch"], loop["round"], loop["pos"], loop["step"]) == (1, 0, 2, 4)
     assert loop["has_plan"] and loop["plan"].flatten().tolist() == (
@@ -396,7 +396,7 @@ def test_final_sidecar_records_the_last_epoch(tmp_path: Path) -> None:
     """final.json of a 3-epoch run says epoch 3, like last.json."""
     outcome = Engine(make_ctx(tmp_path, make_model(), epochs=3), batch_rows=2).run(Toy([0, 1]))
     assert outcome.final_checkpoint is not None
-    _, last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
-    _, final = load_checkpoint(outcome.final_checkpoint)
+    _, last = load_train_state(tmp_path / "checkpoints" / "last.pt")
+    _, final = load_train_state(outcome.final_checkpoint)
     assert last["epoch"] == 3
     assert final["epoch"] == 3

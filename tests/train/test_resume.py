@@ -14,14 +14,14 @@ import pytest
 import torch
 
 from tests.train.synth import tiny_context
-from vpr_bench.train.checkpoint import load_checkpoint
+from vpr_bench.train.state import load_train_state
 from vpr_bench.train.tuples import fit
 
 EPOCHS = 2
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    state, _ = load_checkpoint(run_dir / "checkpoints" / "final.pt")
+    state, _ = load_train_state(run_dir / "checkpoints" / "final.pt")
     return state["model"]
 
 
@@ -57,7 +57,7 @@ def test_exception_mid_epoch_then_resume_is_identical(reference, tmp_path: Path)
 
     with pytest.raises(_CrashError):
         fit(tiny_context(root, run_dir, epochs=EPOCHS, emit=crash_after_second_checkpoint))
-    _, meta = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    _, meta = load_train_state(run_dir / "checkpoints" / "last.pt")
     assert meta["step"] == 4 and meta["epoch"] == 0  # mid-epoch: 8 steps per epoch
     fit(tiny_context(root, run_dir, epochs=EPOCHS, resume=True))
     _assert_identical(_weights(run_dir), expected)

@@ -31,6 +31,8 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
     rows = []
     for info in manager.plugins:
         provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in info.provides.items())
+        if info.dependency_of is not None:
+            provides += f" (loaded as a dependency of {info.dependency_of}; methods not loaded)"
         rows.append([info.name, info.distribution, info.version, provides or "(observers/fetch)"])
     ctx.print(tabulate(rows, headers=["plugin", "distribution", "version", "provides"]))
     for warning in manager.load_warnings:

@@ -1,1 +1,1 @@
-"""Evaluation: extraction, descriptor cache, PCA-whitening, search, metrics, protocols."""
+"""Evaluation: extraction, descriptor cache, search, metrics (PCA-whitening: vpr_bench.weights)."""

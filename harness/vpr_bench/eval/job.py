@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
     from vpr_bench.data.load import SplitTarget
     from vpr_bench.data.split import GeoSplit
-    from vpr_bench.eval.pca import PcaWhitening
     from vpr_bench.specs import EvaluatorSpec, ModelSpec, Preprocess
+    from vpr_bench.weights import PcaWhitening
 
 __all__ = ["EvalCandidate", "EvalJob", "EvalOutputs", "EvalSettings"]
 

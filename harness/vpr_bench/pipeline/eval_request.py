@@ -65,7 +65,7 @@ def run_request(registries: Registries, request: EvalRequest) -> EvalOutcome | N
     from vpr_bench.device import resolve_device
     from vpr_bench.experiment import resolve_experiment
     from vpr_bench.pipeline.jobs import evaluate_and_write, plugin_versions, resolve_job
-    from vpr_bench.weights import load_weights
+    from vpr_bench.weights import load_weights_file
 
     target = resolve_target(
         registries, request.dataset, request.data_root, protocol=request.protocol
@@ -107,7 +107,12 @@ def run_request(registries: Registries, request: EvalRequest) -> EvalOutcome | N
             "method or model", request.name, known, hint="See: vpr-bench list methods."
         )
     model = resolve(model_spec.build)(model_config)
-    weights_sha = load_weights(model, request.weights) if request.weights is not None else ""
+    method_spec = registries.methods.get(method_name) if method_name else None
+    weights_sha = (
+        load_weights_file(model, request.weights, method=method_spec).sha256
+        if request.weights is not None
+        else ""
+    )
     tag = request.checkpoint_tag or (request.weights.stem if request.weights else "untrained")
     config["weights"] = str(request.weights) if request.weights else ""
     candidate = EvalCandidate(

@@ -23,12 +23,12 @@ if TYPE_CHECKING:
     from torch import nn
 
     from vpr_bench.data.split import GeoSplit
-    from vpr_bench.eval.pca import PcaWhitening
     from vpr_bench.eval.write import EvalOutcome
     from vpr_bench.pipeline.plan import MethodPlan, RunPlan
     from vpr_bench.plugins import PluginManager
     from vpr_bench.registry import Registries
     from vpr_bench.train.api import TrainingData
+    from vpr_bench.weights import PcaWhitening
 
 __all__ = [
     "build_model",
@@ -126,7 +126,7 @@ def _train_and_evaluate(
     manager: PluginManager, plan: RunPlan, method_plan: MethodPlan, seen_baselines: set[str]
 ) -> list[EvalOutcome | None]:
     from vpr_bench.train.api import prepare_model, train_method
-    from vpr_bench.weights import load_weights
+    from vpr_bench.weights import load_weights_file
 
     registries = manager.registries()
     options, method, config = plan.options, method_plan.method, method_plan.config
@@ -167,15 +167,17 @@ def _train_and_evaluate(
         if chosen is None:
             raise UsageError(f"Training {method.name} produced no checkpoint.")
         weights, tag, trained_on = chosen, trained.run_dir.name, config.train_dataset
-    sha = load_weights(model, weights)
-    pca = None
-    if config.pca_dim:
+    loaded = load_weights_file(model, weights, method=method)
+    pca = loaded.pca if config.pca_dim else None  # the file's own PCA (OpenIBL's hub release)
+    if pca is not None and config.pca_dim and config.pca_dim < pca.n_components:
+        pca = pca.truncated(config.pca_dim)
+    elif pca is None and config.pca_dim:
         data = data or _training_data(registries, plan, method_plan)
         pca = fit_pca_for(registries, plan, method_plan, model, data.train_split)
     candidate = dataclasses.replace(
         method_candidate(registries, plan, method_plan, model),
         checkpoint_tag=tag,
-        weights_sha256=sha,
+        weights_sha256=loaded.sha256,
         trained_on=trained_on,
         pca=pca,
     )
@@ -201,7 +203,7 @@ def fit_pca_for(
     import numpy as np
 
     from vpr_bench.eval.extract import extract_descriptors
-    from vpr_bench.eval.pca import fit_pca
+    from vpr_bench.weights import fit_pca
 
     geo = train_split
     images = [r.path for r in (*geo.queries, *geo.database)]

@@ -123,7 +123,7 @@ def plan_run(registries: Registries, methods: Sequence[MethodSpec], options: Run
 def _checkpoint_owner(
     registries: Registries, methods: Sequence[MethodSpec], tag: str
 ) -> tuple[MethodSpec, Checkpoint]:
-    from vpr_bench.checkpoints import find_checkpoint
+    from vpr_bench.weights import find_checkpoint
 
     try:
         return find_checkpoint(methods, tag)

@@ -1,7 +1,7 @@
 """``vpr-bench run --checkpoint TAG``: evaluate a method's released weights, model-zoo style.
 
 The model is built with the checkpoint's overrides, the file is found and verified
-(:mod:`vpr_bench.checkpoints`) and loaded by the checkpoint's own loader. PCA-whitening comes,
+(:mod:`vpr_bench.weights.released`) and loaded by the checkpoint's own loader. PCA-whitening comes,
 in this order, from the file itself (OpenIBL's hub release folds it in), from
 ``pca_params_<name>.h5`` beside the file (the name OpenIBL's ``test.py`` writes and reuses), or
 is fitted on the checkpoint's training set and then saved there for the next run. The record
@@ -21,12 +21,12 @@ from vpr_bench.registry import resolve
 if TYPE_CHECKING:
     from torch import nn
 
-    from vpr_bench.eval.pca import PcaWhitening
     from vpr_bench.eval.write import EvalOutcome
     from vpr_bench.pipeline.plan import MethodPlan, RunPlan
     from vpr_bench.plugins import PluginManager
     from vpr_bench.registry import Registries
     from vpr_bench.specs import Checkpoint
+    from vpr_bench.weights import PcaWhitening
 
 __all__ = ["evaluate_released", "pca_file_for"]
 
@@ -50,9 +50,8 @@ def evaluate_released(
         DataError: The file is missing (the message says where to get it and put it), its
             sha256 differs from the published one, or it does not fit the model.
     """
-    from vpr_bench.checkpoints import locate_checkpoint, verify_checkpoint
     from vpr_bench.pipeline.execute import build_model, evaluate_candidate, method_candidate
-    from vpr_bench.weights import load_state_file
+    from vpr_bench.weights import load_state_file, locate_checkpoint, verify_checkpoint
 
     registries = manager.registries()
     options = plan.options
@@ -94,9 +93,9 @@ def _pca_beside(
     weights: Path,
 ) -> PcaWhitening | None:
     """Reuse ``pca_params_<name>.h5`` beside the weights, or fit it and save it there."""
-    from vpr_bench.eval.pca import PcaWhitening
     from vpr_bench.pipeline.execute import fit_pca_for
     from vpr_bench.train.api import load_training_data
+    from vpr_bench.weights import PcaWhitening
 
     stored = pca_file_for(weights)
     if stored.is_file():

@@ -26,6 +26,7 @@ from vpr_bench.config import apply_overrides
 from vpr_bench.plugins import PluginManager
 from vpr_bench.registry import resolve
 from vpr_bench.specs import BatchKind, LossSpec, ModelSpec
+from vpr_bench.weights import safe_load
 
 __all__ = ["LossConformance", "ModelConformance", "make_loss_batch"]
 
@@ -116,7 +117,9 @@ class ModelConformance:
         buffer.seek(0)
         torch.manual_seed(12345)
         fresh: nn.Module = _build(spec, self.model_overrides)
-        fresh.load_state_dict(torch.load(buffer, weights_only=True))
+        state = safe_load(buffer, name=f"the state dict of {spec.name}")
+        assert isinstance(state, dict), f"{spec.name}: state_dict() is not a dict"
+        fresh.load_state_dict(state)
         fresh.eval()
         images = self.images(2)
         with torch.no_grad():

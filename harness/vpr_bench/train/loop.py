@@ -23,7 +23,7 @@ import torch.distributed as dist
 from vpr_bench.device import resolve_device
 from vpr_bench.errors import VprBenchError
 from vpr_bench.runtime import RunEvent
-from vpr_bench.train import checkpoint as ckpt
+from vpr_bench.train import state as train_state
 from vpr_bench.train.augment import ColorJitter
 from vpr_bench.train.context import TrainContext, TrainOutcome
 from vpr_bench.train.distributed import DistInfo, init_distributed, unwrap, wrap_model
@@ -345,7 +345,7 @@ class Engine:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
             "scaler": self.scaler.state_dict(),
-            "rng": ckpt.capture_rng_state(),
+            "rng": train_state.capture_rng_state(),
             "paradigm": paradigm.state_dict(),
             "loop": {
                 "epoch": epoch,
@@ -360,25 +360,25 @@ class Engine:
                 "history": _tensor_free(self.history),
             },
         }
-        path = ckpt.save_checkpoint(self.ckpt_dir / f"{name}.pt", state, self._meta(epoch))
+        path = train_state.save_train_state(self.ckpt_dir / f"{name}.pt", state, self._meta(epoch))
         self._emit("checkpoint-saved", {"path": str(path), "epoch": epoch, "step": self.step})
 
     def _save_weights(self, name: str, extra: dict[str, Any] | None = None) -> Any:
         path = self.ckpt_dir / f"{name}.pt"
         if self.info.is_main:
             meta = {**self._meta(0), **(extra or {}), "kind": "weights"}
-            ckpt.save_checkpoint(path, {"model": unwrap(self.ddp_model).state_dict()}, meta)
+            train_state.save_train_state(path, {"model": unwrap(self.ddp_model).state_dict()}, meta)
             self._emit("checkpoint-saved", {"path": str(path), "step": self.step})
         return path
 
     def _restore(self, paradigm: Paradigm) -> tuple[int, int, int, torch.Tensor | None]:
-        state, _meta = ckpt.load_checkpoint(self.ckpt_dir / "last.pt")
+        state, _meta = train_state.load_train_state(self.ckpt_dir / "last.pt")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        ckpt.restore_rng_state(state["rng"])
+        train_state.restore_rng_state(state["rng"])
         paradigm.load_state_dict(state["paradigm"])
         loop = state["loop"]
         self.step, self.bad_epochs, self.skipped = loop["step"], loop["bad_epochs"], loop["skipped"]

@@ -143,7 +143,7 @@ def test_hub_release_through_checkpoint_load_equals_embednetpca(
 
 
 def test_checkpoint_load_refuses_another_model(tmp_path: Path) -> None:
-    from vpr_bench.builtin.tiny_model import TinyGeMConfig, build_tiny_gem
+    from vpr_bench.models import TinyGeMConfig, build_tiny_gem
 
     with pytest.raises(DataError, match="loads into the netvlad model only, not a"):
         load_openibl_weights(tmp_path / "x.pth", build_tiny_gem(TinyGeMConfig()))

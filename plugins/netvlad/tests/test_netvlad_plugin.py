@@ -19,6 +19,7 @@ from vpr_bench import (
 from vpr_bench.errors import ConfigError
 from vpr_bench.testing import isolated_manager
 from vpr_bench.train import TripletConfig, TripletMiningConfig
+from vpr_bench_netvlad.checkpoint import load_openibl_weights
 from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_netvlad.model import build_netvlad
 from vpr_bench_netvlad.prepare import prepare_netvlad
@@ -43,7 +44,7 @@ def test_model_and_method_specs(registries: Registries) -> None:
     method = registries.methods.get("netvlad")
     assert (method.model, method.loss, method.trainer) == ("netvlad", "triplet", "triplet-mining")
     assert method.train_dataset == "pitts30k-train"
-    assert method.config_cls is None  # the harness's ExperimentConfig holds the options
+    assert resolve(method.weights_loader) is load_openibl_weights  # --weights OpenIBL files
     rows = {r.dataset: r.metrics for r in method.paper}
     assert rows["pitts30k-val"] == {"R@1": 85.2, "R@5": 94.8, "R@10": 97.0}
     assert all(r.source for r in method.paper)

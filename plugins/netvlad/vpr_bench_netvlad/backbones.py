@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vpr_bench.errors import ConfigError
+from vpr_bench.errors import ConfigError, DataError
+from vpr_bench.weights import safe_load
 
 __all__ = ["Trunk", "VGG16_CUTS", "build_trunk", "freeze_before"]
 
@@ -67,8 +68,8 @@ def _load_state_file(path: Path) -> dict[str, torch.Tensor]:
             "(torchvision's cache when present) or None (random init)."
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+        state = safe_load(path)
+    except DataError as exc:
         raise ConfigError(f"Cannot read pretrained weights {path}: {exc}") from exc
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
@@ -146,7 +147,7 @@ def _resnet(arch: str, cut: str) -> tuple[nn.Sequential, tuple[str, ...]]:
 
 
 def _tiny(width: int) -> tuple[nn.Sequential, tuple[str, ...]]:
-    from vpr_bench.builtin.tiny_model import TinyGeM, TinyGeMConfig
+    from vpr_bench.models import TinyGeM, TinyGeMConfig
 
     return TinyGeM(TinyGeMConfig(width=width, dim=0, seed=None)).features, ("features.", "")
 

@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from vpr_bench.errors import DataError
+from vpr_bench.weights import compare_keys, safe_load
 from vpr_bench_netvlad.model import NetVLADModel
 
 if TYPE_CHECKING:
-    from vpr_bench.eval.pca import PcaWhitening
+    from vpr_bench.weights import PcaWhitening
 
 __all__ = [
     "LoadedCheckpoint",
@@ -77,13 +79,7 @@ def openibl_to_model_keys(
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if not path.is_file():
         raise DataError(f"Checkpoint {path} does not exist; download it or fix the path.")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DataError(
-            f"Checkpoint {path} cannot be read as a weights-only torch file ({exc}). Only "
-            "tensors, numbers and strings are accepted."
-        ) from exc
+    obj = safe_load(path)  # weights-only; admits OpenIBL's numpy-scalar best_recall5
     if not isinstance(obj, dict):
         raise DataError(f"Checkpoint {path} holds a {type(obj).__name__}, expected a dict.")
     if "state_dict" in obj:
@@ -94,7 +90,11 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise DataError(f"Checkpoint {path}: 'state_dict' must map names to tensors.")
     meta = {
-        k: (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v)
+        k: (
+            v.item()
+            if (isinstance(v, torch.Tensor) and v.numel() == 1) or isinstance(v, np.generic)
+            else v
+        )
         for k, v in meta.items()
     }
     return state, meta
@@ -118,14 +118,10 @@ def load_openibl_checkpoint(path: str | os.PathLike[str], model: NetVLADModel) -
     file = Path(path)
     state, meta = _read(file)
     mapped, pca, unexpected = openibl_to_model_keys(state)
-    wanted = model.state_dict()
-    missing = sorted(set(wanted) - set(mapped))
-    unexpected += sorted(k for k in mapped if k not in wanted)
-    mismatched = [
-        f"{k}: file {tuple(v.shape)} vs model {tuple(wanted[k].shape)}"
-        for k, v in sorted(mapped.items())
-        if k in wanted and v.shape != wanted[k].shape
-    ]
+    report = compare_keys(model.state_dict(), mapped)
+    missing = list(report.missing)
+    unexpected += report.unexpected
+    mismatched = [str(m) for m in report.mismatched]
     pca_weight, pca_bias = pca.get("pca_layer.weight"), pca.get("pca_layer.bias")
     if (pca_weight is None) != (pca_bias is None):
         missing.append("pca_layer.bias" if pca_bias is None else "pca_layer.weight")
@@ -172,14 +168,14 @@ def load_openibl_weights(
         model: The :class:`NetVLADModel` built with the checkpoint's overrides.
 
     Returns:
-        The hub release's ``pca_layer`` as a folded :class:`~vpr_bench.eval.pca.PcaWhitening`
+        The hub release's ``pca_layer`` as a folded :class:`~vpr_bench.weights.PcaWhitening`
         (applied exactly as OpenIBL's 1x1 convolution), or None for a training checkpoint
         (its PCA is fitted separately, as OpenIBL does).
 
     Raises:
         DataError: See :func:`load_openibl_checkpoint`; also when ``model`` is not NetVLAD.
     """
-    from vpr_bench.eval.pca import PcaWhitening
+    from vpr_bench.weights import PcaWhitening
 
     if not isinstance(model, NetVLADModel):
         raise DataError(

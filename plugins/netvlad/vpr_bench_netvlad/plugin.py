@@ -154,7 +154,7 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         loss="triplet",
         trainer="triplet-mining",
         train_dataset="pitts30k-train",
-        config_cls=None,
+        weights_loader="vpr_bench_netvlad.checkpoint:load_openibl_weights",
         profiles={"paper": PAPER_PROFILE, "quick": QUICK_PROFILE},
         paper=NETVLAD_PAPER_ROWS,
         summary="NetVLAD trained with the triplet loss (margin sqrt(0.1)), OpenIBL recipe",

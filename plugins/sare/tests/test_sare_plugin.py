@@ -13,6 +13,7 @@ from vpr_bench.cli import main
 from vpr_bench.errors import ConfigError
 from vpr_bench.testing import isolated_manager
 from vpr_bench.train import TripletConfig, TripletMiningConfig
+from vpr_bench_netvlad.checkpoint import load_openibl_weights
 from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_sare.loss import SAREConfig, SAREIndLoss, SAREJointLoss
 
@@ -43,7 +44,7 @@ def registries() -> Registries:
 @pytest.mark.parametrize("profile", ["paper", "quick"])
 def test_every_profile_resolves(registries: Registries, method_name: str, profile: str) -> None:
     method = registries.methods.get(method_name)
-    assert method.config_cls is None
+    assert resolve(method.weights_loader) is load_openibl_weights  # OpenIBL files load
     cfg = resolve_experiment(method, registries, profile=profile)
     assert isinstance(cfg.model, NetVLADConfig) and isinstance(cfg.trainer, TripletMiningConfig)
     assert cfg.profile == profile and cfg.seed == 43

@@ -107,7 +107,7 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         loss="sare-ind",
         trainer="triplet-mining",
         train_dataset="pitts30k-train",
-        config_cls=None,
+        weights_loader="vpr_bench_netvlad.checkpoint:load_openibl_weights",
         profiles=_PROFILES,
         paper=SARE_IND_ZOO_ROWS + SARE_CLUSVPR_ROWS,
         checkpoints=(OPENIBL_SARE_IND,),
@@ -119,7 +119,7 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         loss="sare-joint",
         trainer="triplet-mining",
         train_dataset="pitts30k-train",
-        config_cls=None,
+        weights_loader="vpr_bench_netvlad.checkpoint:load_openibl_weights",
         profiles=_JOINT_PROFILES,
         summary="NetVLAD trained with SARE-joint (OpenIBL recipe); no published numbers",
     )

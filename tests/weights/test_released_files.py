@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from vpr_bench.checkpoints import (
+from vpr_bench.errors import DataError, UnknownNameError, UsageError
+from vpr_bench.specs import Checkpoint, MethodSpec, RemoteFile
+from vpr_bench.weights.released import (
     candidate_paths,
     download,
     find_checkpoint,
@@ -17,8 +19,6 @@ from vpr_bench.checkpoints import (
     verify_checkpoint,
     weights_dir,
 )
-from vpr_bench.errors import DataError, UnknownNameError, UsageError
-from vpr_bench.specs import Checkpoint, MethodSpec, RemoteFile
 
 DRIVE = "https://drive.google.com/drive/folders/1ZNGdXVRwUJvGH0ZJdwy18A8e9H0wnFHc?usp=sharing"
 
@@ -117,6 +117,6 @@ def test_verify_names_both_digests_or_warns_without_one(
     with pytest.raises(DataError, match=f"has sha256 {sha}, but checkpoint 'zoo' was published"):
         verify_checkpoint(source, published)
     unpublished = Checkpoint("zoo", RemoteFile("https://x.org/w.pth"), "x")
-    with caplog.at_level(logging.WARNING, logger="vpr_bench.checkpoints"):
+    with caplog.at_level(logging.WARNING, logger="vpr_bench.weights.released"):
         assert verify_checkpoint(source, unpublished) == sha
     assert "no sha256 is published for w.pth" in caplog.text

@@ -1,9 +1,12 @@
-"""Checkpoints: a tensor-only state file plus a JSON sidecar, both written atomically.
+"""Resumable training state: a tensor-only state file plus a JSON sidecar, written atomically.
 
-``<name>.pt`` holds nested dicts of tensors, numbers and strings only (model, optimiser,
-scheduler, grad scaler, every RNG state as tensors/ints, the loop position and the mining
-cache) and is loaded with ``torch.load(weights_only=True)``. ``<name>.json`` holds what a human
-or a tool wants without torch: config, method, epoch, step, best metric.
+A training state is not a released checkpoint: besides the model it holds everything needed to
+continue a run bit for bit. ``<name>.pt`` holds nested dicts of tensors, numbers and strings only
+(model, optimiser, scheduler, grad scaler, every RNG state as tensors/ints, the loop position and
+the mining cache) and is read with :func:`vpr_bench.weights.safe_load` (weights-only).
+``<name>.json`` holds what a human or a tool wants without torch: config, method, epoch, step,
+best metric. The ``model`` entry alone is a state dict, so ``--weights <run>/checkpoints/best.pt``
+evaluates it.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import torch
 
 from vpr_bench.atomic import atomic_open, atomic_write_json
 from vpr_bench.errors import DataError
+from vpr_bench.weights.files import safe_load
 
 __all__ = [
     "capture_rng_state",
-    "load_checkpoint",
+    "load_train_state",
     "restore_rng_state",
-    "save_checkpoint",
+    "save_train_state",
     "sidecar_path",
 ]
 
@@ -73,7 +77,7 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
 
 
-def save_checkpoint(path: Path, state: dict[str, Any], meta: dict[str, Any]) -> Path:
+def save_train_state(path: Path, state: dict[str, Any], meta: dict[str, Any]) -> Path:
     """Write ``state`` (tensors/numbers only) to ``path`` and ``meta`` to its JSON sidecar.
 
     Both writes are atomic (temp file, fsync, rename); the state file is written first, so a
@@ -89,8 +93,8 @@ def save_checkpoint(path: Path, state: dict[str, Any], meta: dict[str, Any]) -> 
     return path
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Load a checkpoint (``weights_only=True``) and its sidecar.
+def load_train_state(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Load a training state (through :func:`~vpr_bench.weights.safe_load`) and its sidecar.
 
     Raises:
         DataError: The file is missing or is not a vpr-bench checkpoint.
@@ -102,10 +106,10 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             "checkpoints/last.pt (written every trainer.checkpoint_every_steps steps)."
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+        state = safe_load(path)
+    except DataError as exc:
         raise DataError(
-            f"Cannot load checkpoint {path}: {exc}. It is damaged or not a vpr-bench checkpoint; "
+            f"Cannot load checkpoint {path}: {exc} It is damaged or not a vpr-bench checkpoint; "
             "start a fresh run or resume from another run directory."
         ) from exc
     if not isinstance(state, dict):

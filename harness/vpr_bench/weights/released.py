@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 
 from vpr_bench.errors import DataError, UnknownNameError, UsageError
 from vpr_bench.specs import Checkpoint, MethodSpec
+from vpr_bench.weights.files import sha256_file
 
 __all__ = [
     "WEIGHTS_ENV",
@@ -164,8 +165,6 @@ def verify_checkpoint(path: Path, checkpoint: Checkpoint) -> str:
     Raises:
         DataError: The digests differ; the message names both and how to fix it.
     """
-    from vpr_bench.weights import sha256_file
-
     digest = sha256_file(path)
     expected = checkpoint.file.sha256
     if expected is None:

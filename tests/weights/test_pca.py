@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vpr_bench.errors import DataError, UsageError
-from vpr_bench.eval.pca import PcaWhitening, fit_pca
+from vpr_bench.weights import PcaWhitening, fit_pca, safe_load
 
 CASES = ("primal", "dual", "full")
 
@@ -150,7 +150,7 @@ def test_h5_reads_oracle_arrays_written_like_openibl(
 def test_state_dict_round_trip_through_torch_save(tmp_path: Path) -> None:
     pca = fit_pca(np.random.default_rng(1).standard_normal((30, 10)), 4, whiten=False)
     torch.save(pca.state_dict(), tmp_path / "pca.pt")
-    back = PcaWhitening.from_state_dict(torch.load(tmp_path / "pca.pt", weights_only=True))
+    back = PcaWhitening.from_state_dict(safe_load(tmp_path / "pca.pt"))  # type: ignore[arg-type]
     assert not back.whiten
     torch.testing.assert_close(back.weight, pca.weight)
     torch.testing.assert_close(back.bias, pca.bias)
@@ -192,7 +192,7 @@ def test_folded_projection_is_applied_exactly_like_a_1x1_conv(tmp_path: Path) ->
     assert (folded.input_dim, folded.n_components) == (8, 3)
     torch.testing.assert_close(folded.truncated(2).bias, bias[:2])
     torch.save(folded.state_dict(), tmp_path / "folded.pt")
-    back = PcaWhitening.from_state_dict(torch.load(tmp_path / "folded.pt", weights_only=True))
+    back = PcaWhitening.from_state_dict(safe_load(tmp_path / "folded.pt"))  # type: ignore[arg-type]
     torch.testing.assert_close(back.apply(x), folded.apply(x))
     with pytest.raises(UsageError, match="cannot hold it"):
         folded.save_h5(tmp_path / "folded.h5")
