@@ -315,9 +315,7 @@ class PaperResult:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Released weights of a method.
-
-    Used by ``vpr-bench run --checkpoint <tag>`` (see :mod:`vpr_bench.pipeline.released`).
+    """Released weights of a method, for ``vpr-bench run --checkpoint <tag>``.
 
     Attributes:
         tag: Short name used on the command line (``--checkpoint <tag>``).
