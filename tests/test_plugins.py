@@ -191,11 +191,12 @@ def test_allowed_plugin_brings_its_dependencies_components_not_their_methods(
 
 
 def test_run_selects_only_the_named_plugins_methods(site: Path) -> None:
-    from vpr_bench.pipeline import select_methods
+    from vpr_bench.pipeline.plan import select_methods
 
     write_distribution(site, "vpr-bench-base", "throwbase", "throw_base", "base-net")
     write_distribution(
         site, "vpr-bench-top", "throwtop", "throw_top", "top-net", requires=("vpr-bench-base",)
     )
     manager = PluginManager(allow=["throwtop"])
-    assert [m.name for m in select_methods(manager, None, ["throwtop"])] == ["top-net-method"]
+    selected = select_methods(manager.registries(), None, ["throwtop"])
+    assert [m.name for m in selected] == ["top-net-method"]

@@ -169,6 +169,8 @@ def _train_and_evaluate(
         weights, tag, trained_on = chosen, trained.run_dir.name, config.train_dataset
     loaded = load_weights_file(model, weights, method=method)
     pca = loaded.pca if config.pca_dim else None  # the file's own PCA (OpenIBL's hub release)
+    if pca is not None:
+        log.info("PCA-whitening from the weights file %s (not fitted)", Path(weights).name)
     if pca is not None and config.pca_dim and config.pca_dim < pca.n_components:
         pca = pca.truncated(config.pca_dim)
     elif pca is None and config.pca_dim:

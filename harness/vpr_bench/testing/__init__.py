@@ -9,9 +9,17 @@ Installing vpr-bench registers a pytest plugin (:mod:`vpr_bench.testing.plugin`)
     class TestMyModel(ModelConformance):
         plugins = ("my_plugin.plugin",)
         model_name = "my-model"
+
+Also here: :func:`isolated_manager` (a plugin manager with the built-ins and the given plugin
+modules only, no entry points) and :func:`prepare_synthcity` (generate the procedural city a
+plugin's end-to-end tests train and evaluate on; ``size="tiny"`` takes seconds)::
+
+    city = prepare_synthcity(tmp_path, "tiny", seed=0, progress=False)
+    # vpr-bench run ... --dataset synthcity --data-root {city} --train-root {city}
 """
 
+from vpr_bench.data.synthcity import prepare as prepare_synthcity
 from vpr_bench.testing.conformance import LossConformance, ModelConformance
 from vpr_bench.testing.isolation import isolated_manager
 
-__all__ = ["LossConformance", "ModelConformance", "isolated_manager"]
+__all__ = ["LossConformance", "ModelConformance", "isolated_manager", "prepare_synthcity"]

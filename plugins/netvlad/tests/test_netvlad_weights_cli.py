@@ -13,8 +13,7 @@ import pytest
 import torch
 
 from vpr_bench.cli import main
-from vpr_bench.data.synthcity import prepare
-from vpr_bench.testing import isolated_manager
+from vpr_bench.testing import isolated_manager, prepare_synthcity
 from vpr_bench_netvlad import plugin
 from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_netvlad.model import build_netvlad
@@ -24,12 +23,12 @@ PCA_DIM = 6
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return prepare(tmp_path_factory.mktemp("data"), "tiny", seed=0, progress=False)
+    return prepare_synthcity(tmp_path_factory.mktemp("data"), "tiny", seed=0, progress=False)
 
 
 @pytest.fixture(scope="module")
 def hub_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from vpr_bench.experiment import resolve_experiment
+    from vpr_bench import resolve_experiment
 
     registries = isolated_manager([plugin]).registries()
     config = resolve_experiment(registries.methods.get("netvlad"), registries, profile="quick")
@@ -64,22 +63,19 @@ def test_eval_weights_in_the_hub_layout(hub_file: Path, city: Path, tmp_path: Pa
 
 
 def test_run_weights_in_the_hub_layout_use_its_pca(
-    hub_file: Path, city: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    hub_file: Path, city: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import vpr_bench.pipeline
-
-    def no_fit(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the file's own PCA must be used, not a fitted one")
-
-    monkeypatch.setattr(vpr_bench.pipeline, "fit_pca_for", no_fit)
     args = ["run", "--plugins", "netvlad", "--methods", "netvlad", "--profile", "quick"]
     args += ["--weights", str(hub_file), "--dataset", "synthcity", "--data-root", str(city)]
     args += ["--train-root", str(city), "--leaderboards", str(tmp_path / "lb")]
     args += ["--runs-dir", str(tmp_path / "runs"), "--no-baseline", "--no-cache"]
     args += ["--set", "pca_dim=4", "--device", "cpu", "--batch-size", "16"]
-    assert main(args) == 0
+    with caplog.at_level("INFO", logger="vpr_bench"):
+        assert main(args) == 0
     from vpr_bench.records import read_record
 
     (path,) = (tmp_path / "lb" / "records").rglob("*.json")
     record = read_record(path)
     assert record.weights_sha256 == _sha(hub_file) and record.descriptor_dim == 4
+    assert f"PCA-whitening from the weights file {hub_file.name} (not fitted)" in caplog.text
+    assert "Fitting PCA-whitening" not in caplog.text

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from vpr_bench import get_registries
 from vpr_bench.cli import main
-from vpr_bench.data.synthcity import prepare
-from vpr_bench.pipeline import select_methods
-from vpr_bench.plugins import PluginManager
 from vpr_bench.records import read_record
+from vpr_bench.testing import prepare_synthcity
 from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_netvlad.model import build_netvlad
 from vpr_bench_netvlad.plugin import QUICK_PROFILE
@@ -21,18 +20,15 @@ from vpr_bench_netvlad.plugin import QUICK_PROFILE
 def test_sare_brings_netvlads_components_not_its_method(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    manager = PluginManager(allow=["sare"])
-    netvlad = next(p for p in manager.plugins if p.name == "netvlad")
-    assert netvlad.dependency_of == "sare"
-    registries = manager.registries()
+    registries = get_registries("sare")
     assert "netvlad" in registries.models and "netvlad" not in registries.methods
-    assert [m.name for m in select_methods(manager, None, ["sare"])] == ["sare", "sare-joint"]
+    assert {"sare", "sare-joint"} <= set(registries.methods.names())
     assert main(["--plugins", "sare", "plugins"]) == 0
     assert "loaded as a dependency of sare" in capsys.readouterr().out
 
 
 def test_run_plugins_sare_with_openibl_hub_weights(tmp_path: Path) -> None:
-    city = prepare(tmp_path / "data", "tiny", seed=0, progress=False)
+    city = prepare_synthcity(tmp_path / "data", "tiny", seed=0, progress=False)
     model_options = {k.removeprefix("model."): v for k, v in QUICK_PROFILE.items() if "model." in k}
     model = build_netvlad(NetVLADConfig(**model_options))
     hub = {k.replace("trunk.", "base_model.base.", 1): v for k, v in model.state_dict().items()}
