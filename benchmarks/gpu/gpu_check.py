@@ -217,6 +217,7 @@ class Runner:
             self.log.write((self.work / f"{job.name}.log").read_text(errors="replace"))
         self.log.write(f"===== {job.name}: {status} after {seconds:.1f} s\n")
         self.log.flush()
+        print(f"[gpu-check] {job.name}: {status} after {seconds:.0f} s", flush=True)
         return code, seconds
 
     def run(self, name: str, cmd: list[str], cap: float) -> tuple[int | None, float]:
@@ -381,7 +382,7 @@ def _gpu_tests(runner: Runner, python: str, cfg: dict[str, Any]) -> dict[str, An
     """``pytest -m gpu`` over tests/, plugins/ and the extraction benchmark (two sessions: the
     benchmark's module name clashes with tests/eval/test_extract.py)."""
     xmls = [runner.work / "junit-tests.xml", runner.work / "junit-bench.xml"]
-    base = [python, "-m", "pytest", "-m", "gpu", "-p", "no:cacheprovider", "-q", "-rA"]
+    base = [python, "-m", "pytest", "-m", "gpu", "-p", "no:cacheprovider", "-q", "-rfEs"]
     if importlib.util.find_spec("pytest_timeout") is not None:
         base.append("--timeout=150")  # one hanging test fails alone, the others still report
     start = time.monotonic()

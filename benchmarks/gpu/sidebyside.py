@@ -113,15 +113,16 @@ def openibl_extract(
         num_workers=sb["workers"],
         pin_memory=False,
     )
-    pca_dev = pca.to(device) if pca is not None else None
+    # OpenIBL folds PCA-whitening into a fixed layer: the weight is made once, not per batch.
+    layer = (pca.weight.to(device).T.contiguous(), pca.bias.to(device)) if pca else None
     feats = []
     sync(device)
     start = time.perf_counter()
     with torch.no_grad():
         for _, images in loader:
             out = model(images.to(device))
-            if pca_dev is not None:
-                out = pca_dev.apply(out)
+            if layer is not None:
+                out = torch.nn.functional.normalize(torch.addmm(layer[1], out, layer[0]), dim=1)
             feats.append(out.cpu())
             if time.perf_counter() - start > cap_s:
                 break

@@ -127,6 +127,11 @@ def stage_env(cfg: dict[str, Any]) -> Result:
     else:
         env.update(device_name=f"cpu ({platform.processor() or platform.machine()})")
     env.update(_nvidia_smi())
+    if "driver" not in env and torch.cuda.is_available():
+        try:  # no nvidia-smi: the CUDA driver API version (e.g. 13000 for 13.0)
+            env["driver"] = f"CUDA driver API {torch._C._cuda_getDriverVersion()}"
+        except Exception:  # a private API: absent in some builds
+            env["driver"] = "unknown (no nvidia-smi)"
     try:
         import faiss  # type: ignore[import-not-found]
 
