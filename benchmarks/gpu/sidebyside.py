@@ -214,7 +214,8 @@ def _model_only(model: torch.nn.Module, device: str, sb: dict[str, Any]) -> dict
             model.to(device=device, memory_format=fmt)  # type: ignore[call-overload]
             xb = x.contiguous(memory_format=fmt)
             torch.backends.cudnn.benchmark = not ours
-            dtype = torch.bfloat16 if ours else None
+            half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(sb["precision"])
+            dtype = half if ours else None
             ctx_device = "cuda" if device.startswith("cuda") else "cpu"
 
             def step(xb: torch.Tensor = xb, dtype: Any = dtype, dev: str = ctx_device) -> None:
