@@ -8,7 +8,7 @@ PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint format bench bench-all leaderboard clean
+.PHONY: install demo test test-all lint format bench bench-all gpu-check leaderboard clean
 
 install: $(STAMP)
 
@@ -44,6 +44,12 @@ bench: install
 
 bench-all: install
 	$(BIN)/pytest benchmarks -m "" --run-slow --run-gpu --benchmark-only
+
+# The GPU proof on a CUDA machine with torch preinstalled (no .venv, no network):
+# make gpu-check OUT=/tmp/gpu-proof [PYTHON=python3]; add GPU_CHECK_ARGS=--device=cpu for dry mode.
+OUT ?= /tmp/vpr-bench-gpu-proof
+gpu-check:
+	PYTHON=$(PYTHON) benchmarks/gpu/run.sh $(OUT) $(GPU_CHECK_ARGS)
 
 leaderboard: install
 	$(BIN)/vpr-bench leaderboard build

@@ -140,7 +140,11 @@ def test_wrong_declared_dim_is_caught(tmp_path: Path, model: nn.Module) -> None:
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_matches_cpu(tmp_path: Path, model: nn.Module) -> None:
+def test_cuda_matches_cpu(
+    tmp_path: Path, model: nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cuDNN convolutions default to TF32 on Ampere and later; compare true float32.
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     paths = write_images(tmp_path, [(64, 48)] * 6)
     cpu = extract_descriptors(model, paths, ResizePolicy(), IMAGENET)
     gpu = extract_descriptors(model, paths, ResizePolicy(), IMAGENET, device="cuda")

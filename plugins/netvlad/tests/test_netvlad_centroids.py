@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import h5py
@@ -14,6 +15,7 @@ from vpr_bench.errors import ConfigError, DataError
 from vpr_bench_netvlad.centroids import (
     choose_images,
     compute_centroids,
+    kmeans_torch,
     load_centroids,
     save_centroids,
 )
@@ -54,6 +56,30 @@ def test_compute_centroids_is_seeded() -> None:
     b = compute_centroids(_PixelTrunk(), _two_colour_batches(), 2, per_image=5, seed=7)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_without_faiss_the_torch_kmeans_finds_the_two_colours(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` raises ImportError
+    centroids, _ = compute_centroids(_PixelTrunk(), _two_colour_batches(), 2, per_image=5, seed=0)
+    assert "torch fallback" in caplog.text
+    unit = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+    order = np.argsort(unit[:, 0])
+    np.testing.assert_allclose(unit[order], [[0, 0.05, 1], [1, 0.05, 0]], atol=0.02)
+
+
+def test_kmeans_torch_is_seeded_subsamples_and_fills_empty_clusters() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((4, 8)).astype(np.float32) * 10
+    points = (centres[rng.integers(0, 4, 2000)] + rng.standard_normal((2000, 8))).astype(np.float32)
+    a = kmeans_torch(points, 4, niter=20, seed=1)
+    np.testing.assert_array_equal(a, kmeans_torch(points, 4, niter=20, seed=1))
+    assert a.shape == (4, 8) and a.dtype == np.float32 and np.isfinite(a).all()
+    # Eight copies of one point, three clusters: two start empty-handed and are refilled.
+    same = np.repeat(points[:1], 8, axis=0)
+    filled = kmeans_torch(same, 3, niter=5, seed=0)
+    assert np.isfinite(filled).all() and np.abs(filled - points[0]).max() < 1e-2
 
 
 def test_compute_centroids_errors() -> None:

@@ -3,6 +3,11 @@
 Sample ``per_image`` L2-normalised local descriptors (without replacement) from each image's
 feature map, run k-means (faiss, seeded), and store the result in the original HDF5 layout:
 datasets ``centroids`` [K, D] and ``descriptors`` [M, D] (float32).
+
+faiss is a dependency of this plugin; where it is missing (a bare GPU machine with a preinstalled
+torch, ``benchmarks/gpu``), a seeded Lloyd k-means in torch stands in and says so in the log.
+It follows faiss's defaults (random initial centres, at most 256 points per centre, an empty
+cluster takes over half of the largest) but not its random stream, so its centres differ.
 """
 
 from __future__ import annotations
@@ -20,7 +25,13 @@ from torch import nn
 
 from vpr_bench.errors import ConfigError, DataError
 
-__all__ = ["choose_images", "compute_centroids", "load_centroids", "save_centroids"]
+__all__ = [
+    "choose_images",
+    "compute_centroids",
+    "kmeans_torch",
+    "load_centroids",
+    "save_centroids",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +72,6 @@ def compute_centroids(
         ConfigError: A feature map has fewer than ``per_image`` locations, or fewer descriptors
             than clusters were collected.
     """
-    import faiss
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
@@ -93,9 +103,17 @@ def compute_centroids(
             f"compute_centroids: {descriptors.shape[0]} descriptors cannot make {num_clusters} "
             "clusters; sample more images or more descriptors per image."
         )
-    kmeans = faiss.Kmeans(descriptors.shape[1], num_clusters, niter=niter, seed=seed, verbose=False)
-    kmeans.train(descriptors)
-    centroids = np.asarray(kmeans.centroids, dtype=np.float32).reshape(num_clusters, -1)
+    try:
+        import faiss
+    except ImportError:
+        log.warning("faiss is not installed: k-means runs on the torch fallback (other centres).")
+        centroids = kmeans_torch(descriptors, num_clusters, niter=niter, seed=seed)
+    else:
+        kmeans = faiss.Kmeans(
+            descriptors.shape[1], num_clusters, niter=niter, seed=seed, verbose=False
+        )
+        kmeans.train(descriptors)
+        centroids = np.asarray(kmeans.centroids, dtype=np.float32).reshape(num_clusters, -1)
     log.info(
         "k-means: %d clusters from %d descriptors of dim %d",
         num_clusters,
@@ -103,6 +121,47 @@ def compute_centroids(
         descriptors.shape[1],
     )
     return centroids, descriptors
+
+
+def kmeans_torch(
+    points: np.ndarray, num_clusters: int, *, niter: int = 100, seed: int = 43
+) -> np.ndarray:
+    """Seeded Lloyd k-means on the CPU (the fallback when faiss is not installed).
+
+    Like ``faiss.Kmeans`` with its defaults: at most 256 points per centre are used (a seeded
+    subsample), the initial centres are distinct random points, and an empty cluster takes a
+    slightly perturbed copy of the largest cluster's centre. Deterministic for a given seed.
+
+    Args:
+        points: ``[M, D]`` float32 points, ``M >= num_clusters``.
+        num_clusters: K.
+        niter: Lloyd iterations.
+        seed: Seed of the subsample, the initial centres and the perturbations.
+
+    Returns:
+        ``[K, D]`` float32 centres.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
+    if x.shape[0] > 256 * num_clusters:
+        x = x[torch.randperm(x.shape[0], generator=gen)[: 256 * num_clusters]]
+    centres = x[torch.randperm(x.shape[0], generator=gen)[:num_clusters]].clone()
+    x_sq = (x * x).sum(1)
+    for _ in range(niter):
+        dist = x_sq[:, None] - 2.0 * (x @ centres.T) + (centres * centres).sum(1)[None, :]
+        assign = dist.argmin(dim=1)
+        counts = torch.bincount(assign, minlength=num_clusters)
+        sums = torch.zeros_like(centres).index_add_(0, assign, x)
+        filled = counts > 0
+        centres[filled] = sums[filled] / counts[filled, None].to(x.dtype)
+        for empty in torch.nonzero(~filled).flatten().tolist():
+            big = int(torch.argmax(counts))
+            noise = 1e-4 * torch.randn(centres.shape[1], generator=gen)
+            centres[empty] = centres[big] + noise
+            centres[big] = centres[big] - noise
+            counts[big] = counts[big] // 2
+            counts[empty] = counts[big]
+    return centres.numpy().astype(np.float32)
 
 
 def save_centroids(
