@@ -23,11 +23,11 @@ from tests.train.synth import tiny_context
 from vpr_bench.builtin.tiny_model import TinyGeMConfig, build_tiny_gem
 from vpr_bench.data.images import make_loader
 from vpr_bench.eval.extract import extract_descriptors
-from vpr_bench.eval.protocol import ResizePolicy
 from vpr_bench.eval.search import knn
+from vpr_bench.protocol import ResizePolicy
 from vpr_bench.specs import IMAGENET
-from vpr_bench.train.checkpoint import load_checkpoint
 from vpr_bench.train.mining import TupleMiner, training_ground_truth
+from vpr_bench.train.state import load_train_state
 from vpr_bench.train.tuples import fit
 
 pytestmark = [
@@ -161,7 +161,7 @@ def test_tuple_miner_cuda_matches_cpu() -> None:
 def _train(root: Path, name: str, device: str, **overrides: object) -> dict[str, torch.Tensor]:
     ctx = tiny_context(root, root / name, epochs=1, neg_pool=64, **overrides)
     fit(dataclasses.replace(ctx, device=device))
-    state, _ = load_checkpoint(root / name / "checkpoints" / "final.pt")
+    state, _ = load_train_state(root / name / "checkpoints" / "final.pt")
     return dict(state["model"])
 
 

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from stages import check, median_time, sync
 
-from vpr_bench.eval.pca import PcaWhitening
-from vpr_bench.eval.protocol import ResizePolicy
+from vpr_bench.protocol import ResizePolicy
+from vpr_bench.weights import PcaWhitening
 
 
 def _bank(folder: Path, count: int, height: int, width: int) -> list[Path]:
@@ -234,8 +234,8 @@ def _r1_comparison(model: torch.nn.Module, cfg: dict[str, Any]) -> dict[str, Any
     queries against its own database; PCA-w fitted on the train database by each pipeline)."""
     from vpr_bench.data.geo import positives_within, utm_array
     from vpr_bench.data.synthcity.spec import load_split
-    from vpr_bench.eval.pca import fit_pca
     from vpr_bench.eval.search import knn
+    from vpr_bench.weights import fit_pca
 
     sb, device = cfg["sidebyside"], cfg["device"]
     folder = Path(cfg["synthcity_folder"])
