@@ -240,7 +240,11 @@ def _r1_comparison(model: torch.nn.Module, cfg: dict[str, Any]) -> dict[str, Any
     sb, device = cfg["sidebyside"], cfg["device"]
     folder = Path(cfg["synthcity_folder"])
     splits = {name: load_split(folder, name) for name in ("test", "val", "train")}
-    radius = splits["test"].protocol.radius_m  # type: ignore[union-attr]  # 25 m, as on test
+    from vpr_bench.data.synthcity.spec import SYNTHCITY
+
+    test_protocol = SYNTHCITY.protocol_for("test")
+    assert test_protocol is not None
+    radius = test_protocol.radius_m  # 25 m, as on test
     fit_paths = [r.path for r in splits["train"].database]
     k = min(sb["pca_dim"], len(fit_paths) // 2)
     native = ResizePolicy("native")  # synthcity's protocol: native size, database and queries
