@@ -115,3 +115,21 @@ def test_trainer_example_trains_a_method_through_the_public_api(tmp_path: Path) 
     assert outcome.final_checkpoint.is_file()
     (epoch,) = outcome.history
     assert 0.0 < epoch["loss"] < 1.0  # the triplet loss of real tuples, margin sqrt(0.1)
+
+
+def test_loss_example_passes_the_loss_kit() -> None:
+    """The loss hook's example compares each anchor with its own tuple only (the kit checks)."""
+    from vpr_bench.registry import resolve
+    from vpr_bench.testing import LossConformance
+
+    spec = (
+        isolated_manager([_load_example("vpr_bench_losses")]).registries().losses.get("contrastive")
+    )
+    kit = LossConformance()
+    for check in (
+        kit.test_finite_scalar,
+        kit.test_differentiable,
+        kit.test_tuples_are_independent,
+        kit.test_decreases_when_optimised,
+    ):
+        check(spec, resolve(spec.build)(resolve(spec.config_cls)()))

@@ -103,6 +103,17 @@ def vpr_bench_models() -> Iterable[ModelSpec]:  # type: ignore[empty-body]
 def vpr_bench_losses() -> Iterable[LossSpec]:  # type: ignore[empty-body]
     """Register training losses, each declaring the batch kind it consumes.
 
+    A loss's ``forward`` receives the batch of its kind (:class:`~vpr_bench.BatchKind`) as
+    L2-normalised descriptors and returns a scalar:
+
+    * ``tuples``: ``anchors [B, D], positives [B, P, D], negatives [B, N, D]``, one tuple per
+      row; a tuple's loss may use only its own rows (compare ``anchors[:, None]`` with
+      ``positives``: ``anchors - positives`` broadcasts to ``[B, B, D]``);
+    * ``places``: ``descriptors [P*K, D], labels [P*K]`` (int64 place labels, K views each);
+    * ``domain-pairs``: ``domain_a [B, D], domain_b [B, D]`` (row i of both is one place).
+
+    :class:`vpr_bench.testing.LossConformance` checks a loss against its kind.
+
     Example::
 
         from dataclasses import dataclass
@@ -119,8 +130,9 @@ def vpr_bench_losses() -> Iterable[LossSpec]:  # type: ignore[empty-body]
                 self.margin = cfg.margin
 
             def forward(self, anchors, positives, negatives):
-                d_pos = (anchors - positives).norm(dim=-1)
-                d_neg = (anchors[:, None] - negatives).norm(dim=-1)
+                # anchors [B, D], positives [B, P, D], negatives [B, N, D]
+                d_pos = (anchors[:, None] - positives).norm(dim=-1)  # [B, P]
+                d_neg = (anchors[:, None] - negatives).norm(dim=-1)  # [B, N]
                 return (d_pos.pow(2).mean() + (self.margin - d_neg).clamp(min=0).pow(2).mean())
 
         @hookimpl
