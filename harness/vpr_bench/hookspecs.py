@@ -83,8 +83,12 @@ def vpr_bench_models() -> Iterable[ModelSpec]:  # type: ignore[empty-body]
         class MeanColour(torch.nn.Module):
             descriptor_dim = 3
 
+            def __init__(self) -> None:
+                super().__init__()
+                self.gain = torch.nn.Parameter(torch.ones(3))  # one weight per channel
+
             def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return torch.nn.functional.normalize(x.mean(dim=(2, 3)), dim=1)
+                return torch.nn.functional.normalize(x.mean(dim=(2, 3)) * self.gain, dim=1)
 
         @hookimpl
         def vpr_bench_models():
@@ -290,6 +294,10 @@ def vpr_bench_methods() -> Iterable[MethodSpec]:  # type: ignore[empty-body]
     and returns the PCA-whitening stored in it, if any. ``--weights FILE`` (``eval``, ``run``)
     tries the vpr-bench layout first and falls back to this loader.
 
+    A profile maps config keys, written as for ``--set``, to values: ``seed``,
+    ``train_dataset``, ``val_dataset``, ``pca_dim``, ``model.*``, ``loss.*``, ``trainer.*``
+    (``vpr-bench show METHOD`` lists them with types, defaults and help).
+
     Example::
 
         from vpr_bench import MethodSpec, PaperResult, hookimpl
@@ -300,7 +308,7 @@ def vpr_bench_methods() -> Iterable[MethodSpec]:  # type: ignore[empty-body]
                 name="my-tiny-triplet",
                 model="tiny-gem", loss="triplet", trainer="triplet-mining",
                 train_dataset="synthcity-train",
-                profiles={"quick": {"epochs": 1}},
+                profiles={"quick": {"trainer.epochs": 1, "seed": 1}},  # as --set keys
                 paper=(PaperResult("pitts30k-test", {"R@1": 50.0}, source="My paper, Table 1"),),
                 summary="Tiny CNN + GeM trained with the triplet loss",
                 weights_loader="my_plugin.weights:load_authors_file",  # optional

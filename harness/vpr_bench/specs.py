@@ -365,7 +365,7 @@ class MethodSpec:
         loss: Name of a registered loss.
         trainer: Name of a registered trainer.
         train_dataset: ``--dataset`` style name of the default training set.
-        profiles: Named override sets (``{"paper": {...}, "quick": {...}}``).
+        profiles: Named override sets, ``--set`` keys (``{"quick": {"trainer.epochs": 1}}``).
         paper: Published numbers.
         checkpoints: Released weights.
         summary: One line for ``vpr-bench list methods``.

@@ -1,6 +1,12 @@
-"""Base test classes that check a component honours the runtime contracts of design.md §4.
+"""Base test classes that check a component honours the runtime contracts of its spec.
 
-Subclass one in your plugin's tests and set its class attributes; pytest runs every check::
+The contracts are those of :class:`~vpr_bench.specs.ModelSpec` (descriptor shape, unit norm,
+batch independence, gradients, state dict) and :class:`~vpr_bench.specs.LossSpec` (a finite,
+differentiable scalar over the batch of its :class:`~vpr_bench.specs.BatchKind`, with tuples
+independent of each other). Subclass one in your plugin's tests and set its class attributes;
+pytest runs every check::
+
+    from vpr_bench.testing import LossConformance, ModelConformance
 
     class TestNetVLAD(ModelConformance):
         plugins = ("vpr_bench_netvlad.plugin",)
