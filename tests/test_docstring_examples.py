@@ -40,6 +40,7 @@ RUN_BY_HOOKSPEC_TESTS = "vpr_bench.hookspecs"
 """Each hook's ``Example::`` is run by tests/test_hookspecs.py."""
 
 RUN_HERE = {
+    ("vpr_bench.config_help", "<module>"),
     ("vpr_bench.hookspecs", "<module>"),
     ("vpr_bench.leaderboard.escape", "escape_markdown_cell"),
     ("vpr_bench.models", "<module>"),
@@ -233,3 +234,16 @@ def test_conformance_examples_run() -> None:
     namespace = _exec(block, "example_conformance")
     _run_model_kit(namespace["TestNetVLAD"])
     _run_loss_kit(namespace["TestSareJoint"])
+
+
+def test_config_help_example_declares_a_range_and_choices() -> None:
+    from dataclasses import dataclass, field
+
+    from vpr_bench.config_help import describe_config
+
+    (block,) = _blocks("vpr_bench.config_help", "<module>")
+    source = "@dataclass\nclass Options:\n" + textwrap.indent(block, "    ")
+    options = _exec(source, "example_config_help", dataclass=dataclass, field=field)["Options"]
+    rows = {row.key: row for row in describe_config(options)}
+    assert (rows["lr"].range, rows["lr"].help) == ("0.0..", "Learning rate.")
+    assert rows["norm"].range == "batch | none"

@@ -296,7 +296,7 @@ def vpr_bench_methods() -> Iterable[MethodSpec]:  # type: ignore[empty-body]
 
     A profile maps config keys, written as for ``--set``, to values: ``seed``,
     ``train_dataset``, ``val_dataset``, ``pca_dim``, ``model.*``, ``loss.*``, ``trainer.*``
-    (``vpr-bench show METHOD`` lists them with types, defaults and help).
+    (``vpr-bench list methods --options METHOD`` lists them with types, defaults and help).
 
     Example::
 
