@@ -31,8 +31,8 @@ there. The leaderboard shows the authors' numbers for the weights next to ours (
 
 Config keys for --set: 'vpr-bench list methods --options METHOD [--profile P]'.
 
-The tiny synthetic city (generated in seconds): generate it,
-then point both the evaluation and the training data at its folder:
+The tiny synthetic city (generated in seconds): generate it, then point both the evaluation
+and the training data at its folder:
   vpr-bench data prepare synthcity --size tiny --root /tmp/city
   vpr-bench run --plugins netvlad --dataset synthcity --profile quick \
       --data-root /tmp/city/synthcity-tiny --train-root /tmp/city/synthcity-tiny
