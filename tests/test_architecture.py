@@ -1,4 +1,4 @@
-"""The layering rules of design.md section 10, checked on the imports of every module.
+"""The layering rules of the README (section Layout), checked on the imports of every module.
 
 Imports are read from the source (every ``import`` statement, at module level or inside a
 function), so a lazy import breaks a rule as much as a top-level one.

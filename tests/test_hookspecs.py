@@ -115,3 +115,75 @@ def test_trainer_example_trains_a_method_through_the_public_api(tmp_path: Path) 
     assert outcome.final_checkpoint.is_file()
     (epoch,) = outcome.history
     assert 0.0 < epoch["loss"] < 1.0  # the triplet loss of real tuples, margin sqrt(0.1)
+
+
+def test_loss_example_passes_the_loss_kit() -> None:
+    """The loss hook's example compares each anchor with its own tuple only (the kit checks)."""
+    from vpr_bench.registry import resolve
+    from vpr_bench.testing import LossConformance
+
+    spec = (
+        isolated_manager([_load_example("vpr_bench_losses")]).registries().losses.get("contrastive")
+    )
+    kit = LossConformance()
+    for check in (
+        kit.test_finite_scalar,
+        kit.test_differentiable,
+        kit.test_tuples_are_independent,
+        kit.test_decreases_when_optimised,
+    ):
+        check(spec, resolve(spec.build)(resolve(spec.config_cls)()))
+
+
+def test_method_example_profiles_resolve() -> None:
+    """Every profile of the method hook's example resolves (its keys are real config keys)."""
+    from vpr_bench import resolve_experiment
+
+    registries = isolated_manager([_load_example("vpr_bench_methods")]).registries()
+    method = registries.methods.get("my-tiny-triplet")
+    assert method.profiles
+    for profile in method.profiles:
+        config = resolve_experiment(method, registries, profile=profile)
+        assert config.profile == profile
+
+
+def test_model_example_passes_the_model_kit() -> None:
+    """The model hook's example builds a model that passes the model conformance checks."""
+    from vpr_bench.registry import resolve
+    from vpr_bench.testing import ModelConformance
+
+    spec = (
+        isolated_manager([_load_example("vpr_bench_models")]).registries().models.get("mean-colour")
+    )
+    kit = ModelConformance()
+    for check in (
+        kit.test_descriptor_shape_dtype_and_dim,
+        kit.test_descriptors_are_unit_norm,
+        kit.test_batch_independence,
+        kit.test_gradients_reach_trainable_parameters,
+    ):
+        check(resolve(spec.build)(resolve(spec.config_cls)()).eval())
+    kit.test_state_dict_round_trip(spec, resolve(spec.build)(resolve(spec.config_cls)()).eval())
+
+
+def test_dataset_example_loads_a_folder(tmp_path: Path) -> None:
+    """The dataset hook's example reads images named by metre mark into a split."""
+    example = _load_example("vpr_bench_datasets")
+    spec = isolated_manager([example]).registries().datasets.get("corridor-line")
+    for folder, marks in (("db", (0, 5, 10)), ("q", (1, 9))):
+        (tmp_path / folder).mkdir()
+        for mark in marks:
+            (tmp_path / folder / f"{mark}.jpg").write_bytes(b"")
+    split = example.load(tmp_path, "test")
+    assert sorted(r.easting for r in split.database) == [0.0, 5.0, 10.0]
+    assert sorted(r.easting for r in split.queries) == [1.0, 9.0]
+    assert spec.protocol_for("test") is example.PROTOCOL
+
+
+def test_evaluator_example_computes_its_metric() -> None:
+    """The evaluator hook's example computes the mean top-1 distance of a kNN result."""
+    import numpy as np
+
+    example = _load_example("vpr_bench_evaluators")
+    result = types.SimpleNamespace(knn_dist=np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert example.top1_distance(result, None) == {"mean-top1-dist": 2.0}

@@ -76,6 +76,25 @@ def test_same_name_from_two_distributions_is_an_error_naming_both(site: Path) ->
     assert "vpr-bench-netvlad-orig" in str(err.value)
 
 
+def test_two_entry_points_naming_one_module_is_one_line_naming_both(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_distribution(site, "vpr-bench-twice", "twice-a", "twice_pkg", "twice-net")
+    (info,) = site.glob("vpr_bench_twice-*.dist-info")
+    (info / "entry_points.txt").write_text(
+        "[vpr_bench]\ntwice-a = twice_pkg.plugin\ntwice-b = twice_pkg.plugin\n"
+    )
+    with pytest.raises(PluginConflictError, match="twice-a.*twice-b.*vpr-bench-twice"):
+        PluginManager()
+    for command in (["plugins"], ["list", "models"]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert "twice-a" in err and "twice-b" in err and "vpr-bench-twice" in err
+    assert main(["-p", "no:twice-b", "list", "models"]) == 0  # the way around it
+    assert "twice-net" in capsys.readouterr().out
+
+
 def test_same_component_name_from_two_plugins_is_an_error(site: Path) -> None:
     write_distribution(site, "vpr-bench-one", "one", "one_pkg", "same-net")
     write_distribution(site, "vpr-bench-two", "two", "two_pkg", "same-net")

@@ -83,8 +83,12 @@ def vpr_bench_models() -> Iterable[ModelSpec]:  # type: ignore[empty-body]
         class MeanColour(torch.nn.Module):
             descriptor_dim = 3
 
+            def __init__(self) -> None:
+                super().__init__()
+                self.gain = torch.nn.Parameter(torch.ones(3))  # one weight per channel
+
             def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return torch.nn.functional.normalize(x.mean(dim=(2, 3)), dim=1)
+                return torch.nn.functional.normalize(x.mean(dim=(2, 3)) * self.gain, dim=1)
 
         @hookimpl
         def vpr_bench_models():
@@ -103,6 +107,17 @@ def vpr_bench_models() -> Iterable[ModelSpec]:  # type: ignore[empty-body]
 def vpr_bench_losses() -> Iterable[LossSpec]:  # type: ignore[empty-body]
     """Register training losses, each declaring the batch kind it consumes.
 
+    A loss's ``forward`` receives the batch of its kind (:class:`~vpr_bench.BatchKind`) as
+    L2-normalised descriptors and returns a scalar:
+
+    * ``tuples``: ``anchors [B, D], positives [B, P, D], negatives [B, N, D]``, one tuple per
+      row; a tuple's loss may use only its own rows (compare ``anchors[:, None]`` with
+      ``positives``: ``anchors - positives`` broadcasts to ``[B, B, D]``);
+    * ``places``: ``descriptors [P*K, D], labels [P*K]`` (int64 place labels, K views each);
+    * ``domain-pairs``: ``domain_a [B, D], domain_b [B, D]`` (row i of both is one place).
+
+    :class:`vpr_bench.testing.LossConformance` checks a loss against its kind.
+
     Example::
 
         from dataclasses import dataclass
@@ -119,8 +134,9 @@ def vpr_bench_losses() -> Iterable[LossSpec]:  # type: ignore[empty-body]
                 self.margin = cfg.margin
 
             def forward(self, anchors, positives, negatives):
-                d_pos = (anchors - positives).norm(dim=-1)
-                d_neg = (anchors[:, None] - negatives).norm(dim=-1)
+                # anchors [B, D], positives [B, P, D], negatives [B, N, D]
+                d_pos = (anchors[:, None] - positives).norm(dim=-1)  # [B, P]
+                d_neg = (anchors[:, None] - negatives).norm(dim=-1)  # [B, N]
                 return (d_pos.pow(2).mean() + (self.margin - d_neg).clamp(min=0).pow(2).mean())
 
         @hookimpl
@@ -278,6 +294,10 @@ def vpr_bench_methods() -> Iterable[MethodSpec]:  # type: ignore[empty-body]
     and returns the PCA-whitening stored in it, if any. ``--weights FILE`` (``eval``, ``run``)
     tries the vpr-bench layout first and falls back to this loader.
 
+    A profile maps config keys, written as for ``--set``, to values: ``seed``,
+    ``train_dataset``, ``val_dataset``, ``pca_dim``, ``model.*``, ``loss.*``, ``trainer.*``
+    (``vpr-bench list methods --options METHOD`` lists them with types, defaults and help).
+
     Example::
 
         from vpr_bench import MethodSpec, PaperResult, hookimpl
@@ -288,7 +308,7 @@ def vpr_bench_methods() -> Iterable[MethodSpec]:  # type: ignore[empty-body]
                 name="my-tiny-triplet",
                 model="tiny-gem", loss="triplet", trainer="triplet-mining",
                 train_dataset="synthcity-train",
-                profiles={"quick": {"epochs": 1}},
+                profiles={"quick": {"trainer.epochs": 1, "seed": 1}},  # as --set keys
                 paper=(PaperResult("pitts30k-test", {"R@1": 50.0}, source="My paper, Table 1"),),
                 summary="Tiny CNN + GeM trained with the triplet loss",
                 weights_loader="my_plugin.weights:load_authors_file",  # optional

@@ -154,6 +154,25 @@ class PluginManager:
         self._register(module, PluginInfo(name, "vpr-bench", _version(), module_name, builtin=True))
 
     def _register(self, plugin: object, info: PluginInfo) -> None:
+        """Register ``plugin`` under ``info.name``.
+
+        Raises:
+            PluginConflictError: The module is already registered under another name (two
+                entry points pointing at one module).
+            PluginError: The module's hooks do not match the hook specs.
+        """
+        taken = self._pm.get_name(plugin)
+        if taken is not None:
+            first = next((p for p in self.plugins if p.name == taken), None)
+            where = f"distribution {info.distribution}"
+            if first is not None and first.distribution != info.distribution:
+                where = f"distributions {first.distribution} and {info.distribution}"
+            raise PluginConflictError(
+                f"Entry points {taken!r} and {info.name!r} ({where}) both point at module "
+                f"{info.module}; a module is loaded once. Remove one of them from the "
+                "[project.entry-points.vpr_bench] table of its pyproject.toml and reinstall, "
+                f"or skip one with -p no:{info.name}."
+            )
         try:
             self._pm.register(plugin, name=info.name)
             self._pm.check_pending()

@@ -69,11 +69,12 @@ def _check_callable(owner: str, attr: str, value: object, *, optional: bool = Fa
 
 
 class BatchKind(StrEnum):
-    """How a trainer batches training data; a loss declares the kind it consumes.
+    """How a trainer batches training data; a loss declares the kind its forward receives.
 
-    ``tuples``: query, positive(s), negatives mined by descriptor distance (NetVLAD/OpenIBL);
-    ``places``: P places x K views with in-batch mining (multi-similarity style losses);
-    ``domain-pairs``: the same places rendered in two domains (day/night, clear/fog).
+    ``tuples`` (mined by distance, NetVLAD/OpenIBL): ``anchors [B,D], positives [B,P,D],
+    negatives [B,N,D]``; ``places`` (P places x K views, in-batch mining): ``descriptors
+    [P*K,D], labels [P*K]``; ``domain-pairs`` (day/night, clear/fog): ``domain_a [B,D],
+    domain_b [B,D]``, row i of both the same place. Descriptors arrive L2-normalised.
     """
 
     TUPLES = "tuples"
@@ -364,7 +365,7 @@ class MethodSpec:
         loss: Name of a registered loss.
         trainer: Name of a registered trainer.
         train_dataset: ``--dataset`` style name of the default training set.
-        profiles: Named override sets (``{"paper": {...}, "quick": {...}}``).
+        profiles: Named override sets, ``--set`` keys (``{"quick": {"trainer.epochs": 1}}``).
         paper: Published numbers.
         checkpoints: Released weights.
         summary: One line for ``vpr-bench list methods``.

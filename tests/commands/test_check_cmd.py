@@ -54,3 +54,15 @@ def test_check_fails_a_model_without_unit_norm(
 def test_check_unknown_plugin(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "builtin.model"]) == 2
     assert "Did you mean: builtin.models?" in capsys.readouterr().err
+
+
+def test_pytest_arguments_after_the_separator_reach_pytest(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``check NAME -- -x -v`` (the help's example): -v shows each test, -x stops at the first."""
+    # its own names: pytest keys the generated test module by the plugin's name
+    write_distribution(site, "vpr-bench-raw-v", "rawv", "rawv_pkg", "x", body=NOT_NORMALISED)
+    assert main(["--plugins", "rawv", "check", "rawv", "--", "-x", "-v"]) == 1
+    out = capsys.readouterr().out
+    assert "::test_descriptor_shape_dtype_and_dim PASSED" in out  # -v: one line per test
+    assert "1 failed, 1 passed" in out  # -x: stopped at the unit-norm failure

@@ -65,3 +65,12 @@ def test_run_checks_everything_before_heavy_work(capsys: pytest.CaptureFixture[s
     assert "Did you mean: tiny-triplet?" in capsys.readouterr().err
     assert main(["run", "--methods", "tiny-triplet", "--dataset", "synthcity-train"]) == 2
     assert "has no evaluation protocol" in capsys.readouterr().err
+
+
+def test_help_says_how_to_run_on_the_tiny_city(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "vpr-bench data prepare synthcity --size tiny --root /tmp/city" in out
+    assert "--data-root /tmp/city/synthcity-tiny --train-root /tmp/city/synthcity-tiny" in out
+    assert "vpr-bench list methods --options METHOD" in out

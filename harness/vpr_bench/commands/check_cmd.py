@@ -20,7 +20,8 @@ the model.* keys of the 'quick' profile of a method that uses them, so the check
 
 examples:
   vpr-bench check netvlad
-  vpr-bench check sare -- -x -v        (arguments after -- go to pytest)
+  vpr-bench check sare -- -x -v        (arguments after -- go to pytest: stop at the first
+                                       failure, one line per check)
 
 In your plugin's own test suite, subclass the same bases (see vpr_bench.testing).
 """
@@ -64,7 +65,16 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
         test_file = Path(tmp) / f"test_conformance_{args.plugin.replace('-', '_')}.py"
         test_file.write_text(source, encoding="utf-8")
         ctx.print(f"Checking plugin {args.plugin} ({info.distribution} {info.version})")
+        extra = list(args.pytest_args)
+        quiet = [] if any(_sets_verbosity(a) for a in extra) else ["-q"]  # -q -v would cancel
         code = pytest.main(
-            [str(test_file), "-q", "-p", "no:cacheprovider", "--rootdir", tmp, *args.pytest_args]
+            [str(test_file), *quiet, "-p", "no:cacheprovider", "--rootdir", tmp, *extra]
         )
     return 0 if code == 0 else 1
+
+
+def _sets_verbosity(arg: str) -> bool:
+    """True for pytest's -v/-q flags (``-v``, ``-vv``, ``-xv``, ``--verbose``, ``--quiet``)."""
+    if arg in ("--verbose", "--quiet") or arg.startswith("--verbosity"):
+        return True
+    return arg.startswith("-") and not arg.startswith("--") and bool(set(arg[1:]) & {"v", "q"})

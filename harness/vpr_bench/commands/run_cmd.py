@@ -29,6 +29,14 @@ published as a direct link. A published sha256 is checked. PCA comes from the fi
 pca_params_<name>.h5 beside it, else it is fitted on the training set (--train-root) and saved
 there. The leaderboard shows the authors' numbers for the weights next to ours (Δ R@1).
 
+Config keys for --set: 'vpr-bench list methods --options METHOD [--profile P]'.
+
+The tiny synthetic city (generated in seconds): generate it, then point both the evaluation
+and the training data at its folder:
+  vpr-bench data prepare synthcity --size tiny --root /tmp/city
+  vpr-bench run --plugins netvlad --dataset synthcity --profile quick \
+      --data-root /tmp/city/synthcity-tiny --train-root /tmp/city/synthcity-tiny
+
 examples:
   vpr-bench run --plugins netvlad,sare --dataset synthcity --profile quick
   vpr-bench run --methods sare --dataset pitts250k-test --profile paper --data-root /data/pitts

@@ -17,6 +17,10 @@ events.jsonl, checkpoints/{last,best,final}.pt (+ .json sidecars) and summary.js
 checkpoint is chosen on the dataset's val split (never a test split). Ctrl-C saves a checkpoint
 and exits with code 130; continue with --resume RUN_DIR.
 
+Config keys (for --set, --config tables and profiles): seed, train_dataset, val_dataset,
+pca_dim, model.*, loss.*, trainer.*; 'vpr-bench list methods --options METHOD [--profile P]'
+prints each with its type, default, range and help.
+
 examples:
   vpr-bench train tiny-triplet --dataset synthcity-train --profile quick
   vpr-bench train tiny-triplet --set trainer.epochs=3 --set trainer.lr=0.01 --device cpu

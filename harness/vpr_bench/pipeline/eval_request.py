@@ -65,6 +65,7 @@ def run_request(registries: Registries, request: EvalRequest) -> EvalOutcome | N
     from vpr_bench.device import resolve_device
     from vpr_bench.experiment import resolve_experiment
     from vpr_bench.pipeline.jobs import evaluate_and_write, plugin_versions, resolve_job
+    from vpr_bench.train.setup import build_model_seeded
     from vpr_bench.weights import load_weights_file
 
     target = resolve_target(
@@ -106,7 +107,7 @@ def run_request(registries: Registries, request: EvalRequest) -> EvalOutcome | N
         raise UnknownNameError(
             "method or model", request.name, known, hint="See: vpr-bench list methods."
         )
-    model = resolve(model_spec.build)(model_config)
+    model = build_model_seeded(model_spec, model_config, request.seed)
     method_spec = registries.methods.get(method_name) if method_name else None
     weights_sha = (
         load_weights_file(model, request.weights, method=method_spec).sha256

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from vpr_bench.errors import UsageError
 from vpr_bench.eval.job import EvalCandidate, EvalOutputs, EvalSettings
 from vpr_bench.pipeline.jobs import evaluate_and_write, plugin_versions, resolve_job, tag_of_weights
-from vpr_bench.registry import resolve
 
 if TYPE_CHECKING:
     from torch import nn
@@ -62,10 +61,11 @@ def execute_plan(manager: PluginManager, plan: RunPlan) -> list[EvalOutcome]:
 
 
 def build_model(registries: Registries, method_plan: MethodPlan) -> nn.Module:
-    """The plan's model, freshly built from its config (random or pretrained-trunk init)."""
+    """The plan's model, freshly built from its config after seeding with the run's seed."""
+    from vpr_bench.train.setup import build_model_seeded
+
     spec = registries.models.get(method_plan.method.model)
-    model: nn.Module = resolve(spec.build)(method_plan.config.model)
-    return model
+    return build_model_seeded(spec, method_plan.config.model, method_plan.config.seed)
 
 
 def evaluate_candidate(

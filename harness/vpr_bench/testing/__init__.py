@@ -14,6 +14,8 @@ Also here: :func:`isolated_manager` (a plugin manager with the built-ins and the
 modules only, no entry points) and :func:`prepare_synthcity` (generate the procedural city a
 plugin's end-to-end tests train and evaluate on; ``size="tiny"`` takes seconds)::
 
+    from vpr_bench.testing import prepare_synthcity
+
     city = prepare_synthcity(tmp_path, "tiny", seed=0, progress=False)
     # vpr-bench run ... --dataset synthcity --data-root {city} --train-root {city}
 """

@@ -1,6 +1,12 @@
-"""Base test classes that check a component honours the runtime contracts of design.md §4.
+"""Base test classes that check a component honours the runtime contracts of its spec.
 
-Subclass one in your plugin's tests and set its class attributes; pytest runs every check::
+The contracts are those of :class:`~vpr_bench.specs.ModelSpec` (descriptor shape, unit norm,
+batch independence, gradients, state dict) and :class:`~vpr_bench.specs.LossSpec` (a finite,
+differentiable scalar over the batch of its :class:`~vpr_bench.specs.BatchKind`, with tuples
+independent of each other). Subclass one in your plugin's tests and set its class attributes;
+pytest runs every check::
+
+    from vpr_bench.testing import LossConformance, ModelConformance
 
     class TestNetVLAD(ModelConformance):
         plugins = ("vpr_bench_netvlad.plugin",)
@@ -193,6 +199,64 @@ class LossConformance:
         grads = [t.grad for t in batch if t.requires_grad]
         assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
         assert sum(float(g.abs().sum()) for g in grads if g is not None) > 0
+
+    def test_tuples_are_independent(self, spec: LossSpec, loss: nn.Module) -> None:
+        """A tuple's loss and gradients depend only on that tuple's own rows (``tuples`` kind).
+
+        The batch loss must be the mean (or the sum) of the tuples' own losses, each computed
+        on a batch of that tuple alone; when one tuple's rows change, the other tuples' losses
+        and gradients stay equal. ``anchors [B, D] - positives [B, P, D]`` breaks this: it
+        broadcasts to ``[B, B, D]`` and compares every anchor with every positive (write
+        ``anchors[:, None] - positives``). Rows of a ``places`` or ``domain-pairs`` batch are
+        compared with each other by design, so those kinds skip this check.
+        """
+        if spec.batch_kind is not BatchKind.TUPLES:
+            pytest.skip(f"rows of a {spec.batch_kind.value} batch interact by design")
+        batch = [t.detach() for t in self.batch(spec)]
+        changed = [t.clone() for t in batch]
+        fresh = self.batch(spec, seed=1)
+        for tensor, other in zip(changed, fresh, strict=True):
+            tensor[0] = other[0].detach()  # a different first tuple, the others unchanged
+
+        def per_tuple(inputs: list[torch.Tensor]) -> torch.Tensor:
+            return torch.stack(
+                [loss(*(t[i : i + 1] for t in inputs)) for i in range(len(inputs[0]))]
+            )
+
+        def batch_loss_and_grads(
+            inputs: list[torch.Tensor],
+        ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+            leaves = [t.clone().requires_grad_(True) for t in inputs]
+            value: torch.Tensor = loss(*leaves)
+            grads = torch.autograd.grad(value, leaves, allow_unused=True)
+            return value.detach(), [
+                g if g is not None else torch.zeros_like(t)
+                for g, t in zip(grads, leaves, strict=True)
+            ]
+
+        with torch.no_grad():
+            own, own_changed = per_tuple(batch), per_tuple(changed)
+        total, grads = batch_loss_and_grads(batch)
+        total_changed, grads_changed = batch_loss_and_grads(changed)
+        reduction = "mean" if torch.allclose(total, own.mean(), rtol=1e-6, atol=1e-9) else "sum"
+        message = (
+            f"{spec.name}: the batch loss is neither the mean nor the sum of the per-tuple "
+            "losses (each tuple computed alone): tuples interact. Compare each anchor with its "
+            "own tuple's rows: anchors[:, None] - positives, not anchors - positives "
+            "([B, D] - [B, P, D] broadcasts to [B, B, D])."
+        )
+        for value, parts in ((total, own), (total_changed, own_changed)):
+            expected = parts.mean() if reduction == "mean" else parts.sum()
+            assert torch.allclose(value, expected, rtol=1e-6, atol=1e-9), message
+        for name, grad, grad_changed in zip(
+            ("anchors", "positives", "negatives"), grads, grads_changed, strict=True
+        ):
+            torch.testing.assert_close(
+                grad_changed[1:],
+                grad[1:],
+                msg=f"{spec.name}: changing tuple 0 changed the gradient of the other tuples' "
+                f"{name}; a tuple's loss must depend only on its own rows.",
+            )
 
     def test_decreases_when_optimised(self, spec: LossSpec, loss: nn.Module) -> None:
         """Gradient descent on the raw descriptors lowers the loss."""

@@ -177,7 +177,8 @@ def train_method(
         data: The training data (:func:`load_training_data`).
         runs_dir: Parent of run folders.
         model: The model to train, already built (and prepared) by the caller; None builds it
-            from ``config.model`` and runs the model's prepare step.
+            from ``config.model`` (seeded with ``config.seed``) and runs the model's prepare
+            step.
         resume_dir: Continue this run folder from its ``checkpoints/last.pt``.
         emit: Receives run events (``PluginManager.emit``).
 
@@ -186,11 +187,12 @@ def train_method(
         UsageError: A bad device.
     """
     from vpr_bench.device import resolve_device
+    from vpr_bench.train.setup import build_model_seeded
 
     device = str(resolve_device(config.device))
     model_spec = registries.models.get(method.model)
     if model is None:
-        model = resolve(model_spec.build)(config.model)
+        model = build_model_seeded(model_spec, config.model, config.seed)
         if model_spec.prepare is not None and resume_dir is None:
             prepare_model(model_spec, model, config, data.train_split)
     loss = resolve(registries.losses.get(method.loss).build)(config.loss)
