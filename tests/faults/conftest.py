@@ -23,3 +23,11 @@ def corridor_copy(shared_data: Path, tmp_path: Path) -> Path:
             (root / folder / image.name).symlink_to(image)
     (root / "ground_truth_new.npy").write_bytes((real / "ground_truth_new.npy").read_bytes())
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny synthetic city (seed 0), rendered once per session; treat it as read-only."""
+    from vpr_bench.data.synthcity import prepare
+
+    return Path(prepare(tmp_path_factory.mktemp("data"), "tiny", seed=0, progress=False))
