@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.faults.conftest import files_under
 from vpr_bench.cli import main
 
 
@@ -55,3 +56,51 @@ def test_real_ground_truth_still_loads(
     """The real corridor ground truth (a Python 2 object pickle) passes the restricted reader."""
     assert main(["data", "check", "vprbench-folder", "--root", str(corridor_copy)]) == 0
     assert "OK: all 222 files exist" in capsys.readouterr().out
+
+
+def test_check_of_a_missing_synthcity_writes_nothing(
+    corridor_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`data check synthcity-test --root <other folder>` says how to generate it, writes nothing."""
+    before = files_under(corridor_copy)
+    code = main(["data", "check", "synthcity-test", "--root", str(corridor_copy)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "OK" not in captured.out
+    message = captured.err.strip()
+    assert "\n" not in message
+    assert f"{corridor_copy} holds no synthcity generation" in message
+    assert f"vpr-bench data prepare synthcity --root {corridor_copy}" in message
+    assert files_under(corridor_copy) == before
+    assert not (corridor_copy / "synthcity-small").exists()
+
+
+def test_check_of_a_generated_synthcity_still_passes(
+    tiny_city: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A generated city (its own folder) is checked read-only and passes."""
+    before = files_under(tiny_city)
+    assert main(["data", "check", "synthcity-test", "--root", str(tiny_city)]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert files_under(tiny_city) == before
+
+
+def test_nan_position_in_a_mat_is_reported(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A NaN in utmQ of a NetVLAD .mat is reported with file, field and index."""
+    from scipy.io import loadmat, savemat
+
+    raw = loadmat(shared_data / "netvlad_datasets_mat" / "pitts30k_test.mat")
+    raw["dbStruct"][0, 0]["utmQ"][1, 7] = np.nan
+    mat = tmp_path / "datasets" / "pitts30k_test.mat"
+    mat.parent.mkdir()
+    savemat(str(mat), {"dbStruct": raw["dbStruct"]})
+    code = main(["data", "check", "pitts30k-test", "--root", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "OK" not in captured.out
+    message = captured.err.strip()
+    assert "\n" not in message
+    assert f"{mat}: utmQ column 7 (0-based; " in message
+    assert "not a finite position (1 such column(s))" in message
