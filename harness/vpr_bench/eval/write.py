@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from vpr_bench.errors import VprBenchError
 from vpr_bench.eval.evaluate import GRID_TOP, EvalResult
 from vpr_bench.records import EvalRecord, record_path, write_record
 
@@ -41,7 +42,8 @@ def write_result(result: EvalResult) -> EvalOutcome:
     """Write the record, the predictions file and (when asked for) the grid of ``result``.
 
     Raises:
-        OSError: A file could not be written (nothing of this call is left behind).
+        VprBenchError: A file could not be written (disk full, no permission); the message
+            names it, and nothing of this call is left behind.
     """
     from vpr_bench.eval.predictions import relative_names, save_predictions
 
@@ -51,9 +53,10 @@ def write_result(result: EvalResult) -> EvalOutcome:
     rec_path = record_path(Path(outputs.records_dir), record)
     stem = record_path(Path(outputs.predictions_dir), record)
     written: list[Path] = []
+    current = stem.with_suffix(".predictions.npz")
     try:
         predictions_path = save_predictions(
-            stem.with_suffix(".predictions.npz"),
+            current,
             result=retrieval,
             protocol=job.protocol,
             query_names=relative_names([r.path for r in geo.queries], root),
@@ -77,8 +80,9 @@ def write_result(result: EvalResult) -> EvalOutcome:
         if outputs.save_grid:
             from vpr_bench.eval.visualize import pick_queries, render_grid
 
+            current = stem.with_suffix(".grid.png")
             grid_path = render_grid(
-                stem.with_suffix(".grid.png"),
+                current,
                 query_paths=[r.path for r in geo.queries],
                 db_paths=[r.path for r in geo.database],
                 knn_idx=retrieval.knn_idx,
@@ -87,10 +91,19 @@ def write_result(result: EvalResult) -> EvalOutcome:
                 top=GRID_TOP,
             )
             written.append(grid_path)
+        current = rec_path
         write_record(record, rec_path)
-    except BaseException:
+    except BaseException as exc:
         for path in written:
             path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc)
+            raise VprBenchError(
+                f"Cannot write {exc.filename or current}: {reason}; no result of "
+                f"{record.method} on {record.dataset}-{record.split} was kept (record and "
+                "predictions go together). Free disk space or choose another --out, then run "
+                "the evaluation again."
+            ) from exc
         raise
     log.info("record written: %s", rec_path)
     return EvalOutcome(record, rec_path, predictions_path, grid_path)
