@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from vpr_bench.atomic import atomic_write_json
+from vpr_bench.atomic import atomic_write_json, new_file_mode
 from vpr_bench.errors import DataError, UsageError, VprBenchError
 from vpr_bench.protocol import ResizePolicy
 from vpr_bench.specs import Preprocess
@@ -208,6 +208,7 @@ class DescriptorCache:
             fd, tmp_name = tempfile.mkstemp(
                 prefix=f".{final.name}.pid{os.getpid()}.", suffix=".tmp", dir=final.parent
             )
+            os.fchmod(fd, new_file_mode())
             os.close(fd)
         except OSError as exc:
             raise _cache_write_error(final, exc) from exc
