@@ -8,15 +8,20 @@ predictions and grid this call wrote are removed again.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from vpr_bench.config import config_hash
 from vpr_bench.errors import VprBenchError
 from vpr_bench.eval.evaluate import GRID_TOP, EvalResult
 from vpr_bench.records import EvalRecord, record_path, write_record
 
-__all__ = ["EvalOutcome", "write_result"]
+__all__ = ["EvalOutcome", "distinct_untrained", "write_result"]
+
+UNTRAINED = "untrained"
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,7 @@ def write_result(result: EvalResult) -> EvalOutcome:
     job, record, retrieval = result.job, result.record, result.retrieval
     geo, outputs = job.split, job.outputs
     root = geo.root or job.target.root
+    record = distinct_untrained(record, Path(outputs.records_dir))
     rec_path = record_path(Path(outputs.records_dir), record)
     stem = record_path(Path(outputs.predictions_dir), record)
     written: list[Path] = []
@@ -107,3 +113,30 @@ def write_result(result: EvalResult) -> EvalOutcome:
         raise
     log.info("record written: %s", rec_path)
     return EvalOutcome(record, rec_path, predictions_path, grid_path)
+
+
+def distinct_untrained(record: EvalRecord, records_dir: Path) -> EvalRecord:
+    """``record``, re-tagged ``untrained-<digest>`` when its plain path holds another config.
+
+    Untrained baselines are filed under ``<model>.untrained/``. When a record there was made
+    from a different model config (two configs of one model in one run, or another profile
+    earlier), this one is tagged with the first 8 hex digits of its model config's digest
+    instead, so neither overwrites the other. A lone config keeps the plain path.
+    """
+    if record.checkpoint_tag != UNTRAINED or "model" not in record.config:
+        return record
+    existing_path = record_path(records_dir, record)
+    if not existing_path.is_file():
+        return record
+    try:
+        existing = json.loads(existing_path.read_text(encoding="utf-8"))
+        same = existing["config"]["model"] == record.config["model"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return record  # unreadable: it is replaced, as before
+    if same:
+        return record
+    tag = f"{UNTRAINED}-{config_hash(record.config['model'])[:8]}"
+    log.info(
+        "%s holds another %s config; this baseline is tagged %s", existing_path, record.method, tag
+    )
+    return dataclasses.replace(record, checkpoint_tag=tag)
