@@ -19,6 +19,7 @@ from vpr_bench.errors import (
 from vpr_bench.experiment import ExperimentConfig, resolve_experiment
 from vpr_bench.hookspecs import hookimpl, hookspec
 from vpr_bench.protocol import EvalProtocol, ResizePolicy
+from vpr_bench.ranges import bounded, check_ranges
 from vpr_bench.registry import Registries, resolve
 from vpr_bench.runtime import RetrievalResult, RunEvent
 from vpr_bench.specs import (
@@ -71,6 +72,8 @@ __all__ = [
     "UsageError",
     "VprBenchError",
     "__version__",
+    "bounded",
+    "check_ranges",
     "get_registries",
     "hookimpl",
     "hookspec",

@@ -1,7 +1,9 @@
 """Atomic file writes: a temp file in the target's folder, fsync, then ``os.replace``.
 
 A crash at any point leaves either the old file or the new one, never a truncated mix. Use it for
-everything that matters: checkpoints, records, caches, generated data.
+everything that matters: checkpoints, records, caches, generated data. The file gets the mode a
+plain ``open()`` would give it (``0o666`` less the umask), not ``mkstemp``'s private 0600, so a
+shared checkout stays readable by its group.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "current_umask",
+    "new_file_mode",
+]
 
 
 @contextlib.contextmanager
@@ -36,6 +45,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, new_file_mode())  # mkstemp makes 0600; a plain open() honours the umask
         handle: IO[Any] = (
             os.fdopen(fd, "wb") if mode == "wb" else os.fdopen(fd, "w", encoding="utf-8")
         )
@@ -48,6 +58,25 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the platform allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        pass
+    mask = os.umask(0o022)  # pragma: no cover - the classic read-by-setting dance
+    os.umask(mask)  # pragma: no cover
+    return mask  # pragma: no cover
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: ``0o666`` less the umask (0644 under 022)."""
+    return 0o666 & ~current_umask()
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -138,6 +138,13 @@ def apply_overrides(config: T, overrides: Mapping[str, Any], *, source: str) -> 
                     f"{type(sub).__name__} value. Write {head}=<value> instead."
                 )
             grouped.setdefault(head, {})[rest] = value
+        elif dataclasses.is_dataclass(getattr(config, head)):
+            if not isinstance(value, Mapping):
+                raise ConfigError(
+                    f"{source}: {key!r} is a table of options, not a value (got {value!r}). "
+                    f"Write a [{key}] table of name = value lines, or --set {key}.NAME=VALUE."
+                )
+            grouped.setdefault(head, {}).update(flatten(value))
         else:
             direct[head] = _convert(value, hints.get(head, Any), key, source)
     changes: dict[str, Any] = dict(direct)

@@ -14,6 +14,7 @@ from typing import Any
 
 from vpr_bench.config import apply_overrides, config_hash, load_toml, parse_sets, to_dict
 from vpr_bench.errors import ConfigError, UnknownNameError
+from vpr_bench.ranges import bounded, check_ranges
 from vpr_bench.registry import Registries, resolve
 from vpr_bench.specs import MethodSpec
 
@@ -47,12 +48,12 @@ class ExperimentConfig:
 
     method: str
     profile: str = ""
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     device: str = "auto"
-    pca_dim: int | None = None
+    pca_dim: int | None = bounded(None, ge=1)
     train_dataset: str = ""
     val_dataset: str = ""
-    pca_samples: int = 10000
+    pca_samples: int = bounded(10000, ge=1)
     model: Any = field(default_factory=NoOptions)
     loss: Any = field(default_factory=NoOptions)
     trainer: Any = field(default_factory=NoOptions)
@@ -102,7 +103,8 @@ def resolve_experiment(
 
     Raises:
         UnknownNameError: Unknown profile.
-        ConfigError: Unknown key or bad value in any layer (the message names the layer).
+        ConfigError: Unknown key or bad value in any layer (the message names the layer), or
+            a numeric option outside its declared range (the message names the key).
     """
     model = registries.models.get(method.model)
     loss = registries.losses.get(method.loss)
@@ -136,4 +138,5 @@ def resolve_experiment(
         config = apply_overrides(config, extra, source="command line")
     if not config.train_dataset:
         config.train_dataset = method.train_dataset
+    check_ranges(config)
     return config

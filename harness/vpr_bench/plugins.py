@@ -4,9 +4,11 @@ Loading order: hook specs, the built-in modules under :mod:`vpr_bench.builtin`, 
 points of group ``vpr_bench`` (unless ``VPR_BENCH_DISABLE_PLUGIN_AUTOLOAD=1``). An allow-list
 (``--plugins a,b`` or ``VPR_BENCH_PLUGINS``) limits which entry points load, and brings the
 entry-point plugins their distributions require (transitively; see :mod:`vpr_bench.plugin_deps`)
-for their components only, not their methods; ``-p no:name`` blocks one. A plugin that fails
-to import is a warning naming its entry point and distribution (an error with ``strict=True``);
-one name offered by two distributions is an error naming both.
+for their components only, not their methods; ``-p no:name`` blocks one (a name that matches no
+plugin is a warning with a suggestion). An auto-discovered plugin that fails to import is a
+warning naming its entry point and distribution (an error with ``strict=True``); one named in
+the allow-list (or required by one named there) that fails is an error. One name offered by two
+distributions is an error naming both. A blank allow-list (``""``, ``",,"``) means "not set".
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import importlib
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -25,7 +27,7 @@ from typing import Any
 import pluggy
 
 from vpr_bench import hookspecs
-from vpr_bench.errors import PluginConflictError, PluginError, UnknownNameError
+from vpr_bench.errors import PluginConflictError, PluginError, UnknownNameError, did_you_mean
 from vpr_bench.plugin_deps import plugin_dependencies
 from vpr_bench.registry import Registries
 from vpr_bench.runtime import RunEvent
@@ -85,10 +87,9 @@ class PluginInfo:
 
 
 def parse_plugin_list(text: str | None) -> list[str] | None:
-    """Parse ``"a,b"`` into ``["a", "b"]``; None or blank text means "no allow-list"."""
-    if text is None or not text.strip():
-        return None
-    return [name.strip() for name in text.split(",") if name.strip()]
+    """Parse ``"a,b"`` into ``["a", "b"]``; None, blank or only commas: "no allow-list"."""
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    return names or None  # "", "  " and ",,," all mean "not set", never "load nothing"
 
 
 def _version() -> str:
@@ -135,6 +136,7 @@ class PluginManager:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._registries: Registries | None = None
+        self._builtins = tuple(builtins)
         for module_name in builtins:
             self._load_builtin(module_name)
         for name, plugin in extra:
@@ -220,6 +222,7 @@ class PluginManager:
                         list(available) + sorted(builtin_names),
                         hint="See: vpr-bench plugins (is its package installed?).",
                     )
+        self._warn_unknown_blocks(available)
         for name, ep in sorted(available.items()):
             if name in self.block:
                 continue
@@ -236,6 +239,17 @@ class PluginManager:
                     f"Plugin {name!r} (entry point {ep.value!r} of distribution {dist}) failed to "
                     f"import and was skipped: {type(exc).__name__}: {exc}"
                 )
+                named = self.allow is not None and (name in self.allow or dependency_of)
+                if named:
+                    raise PluginError(
+                        message.replace(" and was skipped", "")
+                        + (
+                            f" (it was named in --plugins/{ENV_ALLOW}, so this is an error; "
+                            "fix or reinstall it, or drop it from the list)"
+                            if dependency_of is None
+                            else f" (needed by {dependency_of}, named in --plugins/{ENV_ALLOW})"
+                        )
+                    ) from exc
                 if self.strict:
                     raise PluginError(message + " (--strict-plugins makes this an error)") from exc
                 self.load_warnings.append(message)
@@ -245,6 +259,17 @@ class PluginManager:
             if dependency_of is not None:
                 log.info("plugin %s loaded as a dependency of %s", name, dependency_of)
             self._register(module, info)
+
+    def _warn_unknown_blocks(self, available: Mapping[str, metadata.EntryPoint]) -> None:
+        """Warn (with a suggestion) about ``-p no:NAME`` naming no installed plugin."""
+        known = set(available) | {"builtin." + m.rsplit(".", 1)[-1] for m in self._builtins}
+        for name in sorted(self.block - known):
+            suggestion = did_you_mean(name, known)
+            message = f"-p no:{name} blocks nothing: no plugin is named {name!r}." + (
+                f" Did you mean: no:{suggestion}?" if suggestion else " See: vpr-bench plugins."
+            )
+            self.load_warnings.append(message)
+            warnings.warn(message, PluginLoadWarning, stacklevel=3)
 
     def registries(self) -> Registries:
         """Build (once) and return the registries of every loaded plugin's components.

@@ -9,6 +9,7 @@ versions through :data:`MIGRATIONS`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -22,10 +23,13 @@ from vpr_bench.specs import normalize_name
 
 __all__ = [
     "MIGRATIONS",
+    "PERCENT_PREFIXES",
     "SCHEMA_VERSION",
     "EvalRecord",
     "Provenance",
     "Timing",
+    "check_record_values",
+    "protocol_digest",
     "read_record",
     "record_path",
     "record_to_dict",
@@ -188,8 +192,9 @@ def read_record(path: Path) -> EvalRecord:
     """Read and validate a record, migrating older schema versions.
 
     Raises:
-        RecordError: The file is not JSON, has an unknown schema version, or has unknown or
-            missing keys; the message names the file and the key.
+        RecordError: The file is not JSON, has an unknown schema version, has unknown or
+            missing keys, or impossible values (:func:`check_record_values`); the message
+            names the file and the key.
     """
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -200,7 +205,87 @@ def read_record(path: Path) -> EvalRecord:
     if not isinstance(raw, dict):
         raise RecordError(f"{path}: a record must be a JSON object, found {type(raw).__name__}.")
     raw = _migrate(path, raw)
-    return _build(path, raw)
+    record = _build(path, raw)
+    check_record_values(record, path)
+    return record
+
+
+PERCENT_PREFIXES = ("R@", "mAP@", "PR-AUC")
+"""Metric names (by prefix) that are percentages and must lie in [0, 100]."""
+
+
+def check_record_values(record: EvalRecord, path: Path) -> None:
+    """Check that a record's numbers are possible and its protocol digest is its own.
+
+    Percent metrics (:data:`PERCENT_PREFIXES`, overall and per condition) lie in [0, 100];
+    every metric is finite; counts are non-negative integers with ``n_scored`` and
+    ``n_without_positive`` within ``n_queries``, at least ``n_queries - n_without_positive``
+    queries scored, and no condition scoring more than ``n_scored``; ``protocol_digest`` is the
+    digest of the record's own ``protocol`` fields (an edited protocol cannot keep its digest).
+
+    Raises:
+        RecordError: The first violation, naming the file and the key.
+    """
+    tables = [("metrics", record.metrics)]
+    tables += [(f"per_condition.{c}", m) for c, m in sorted(record.per_condition.items())]
+    for where, metrics in tables:
+        if not isinstance(metrics, Mapping):
+            raise RecordError(f"{path}: {where} must be an object of metrics.")
+        for key, value in metrics.items():
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise RecordError(f"{path}: {where}[{key!r}] = {value!r} is not a number.")
+            if not math.isfinite(value):
+                raise RecordError(f"{path}: {where}[{key!r}] = {value} is not finite.")
+            if key.startswith(PERCENT_PREFIXES) and not 0 <= value <= 100:
+                raise RecordError(
+                    f"{path}: {where}[{key!r}] = {value} is not a percentage in [0, 100]; the "
+                    "record is damaged or edited: re-run the evaluation that wrote it."
+                )
+    _check_counts(record.counts, path)
+    digest = protocol_digest(record.protocol)
+    if digest != record.protocol_digest:
+        raise RecordError(
+            f"{path}: protocol_digest {record.protocol_digest!r} is not the digest of the "
+            f"record's own protocol fields ({digest!r}); the protocol was edited after the "
+            "evaluation: re-run the evaluation that wrote it."
+        )
+
+
+def protocol_digest(protocol: Mapping[str, Any]) -> str:
+    """The digest of a protocol's JSON fields, equal to ``EvalProtocol.digest()``."""
+    payload = json.dumps(dict(protocol), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _check_counts(counts: Mapping[str, Any], path: Path) -> None:
+    for key, value in counts.items():
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise RecordError(f"{path}: counts[{key!r}] = {value!r} is not a count >= 0.")
+        if value != int(value):
+            raise RecordError(f"{path}: counts[{key!r}] = {value!r} is not a whole number.")
+    n_queries = counts.get("n_queries")
+    if n_queries is None:
+        return
+    n_without = counts.get("n_without_positive", 0)
+    n_scored = counts.get("n_scored", n_queries)
+    problems = []
+    if n_without > n_queries:
+        problems.append(f"n_without_positive {n_without} > n_queries {n_queries}")
+    if not n_queries - n_without <= n_scored <= n_queries:
+        problems.append(
+            f"n_scored {n_scored} is outside [n_queries - n_without_positive, n_queries] = "
+            f"[{n_queries - n_without}, {n_queries}]"
+        )
+    problems += [
+        f"{key} {value} > n_scored {n_scored}"
+        for key, value in counts.items()
+        if key.startswith("n_scored [") and value > n_scored
+    ]
+    if problems:
+        raise RecordError(
+            f"{path}: inconsistent counts: {problems[0]}; the record is damaged or edited: "
+            "re-run the evaluation that wrote it."
+        )
 
 
 def _migrate(path: Path, raw: dict[str, Any]) -> dict[str, Any]:

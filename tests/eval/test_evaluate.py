@@ -12,7 +12,7 @@ from torch import nn
 
 from tests.eval.jobs import make_job, run_job
 from vpr_bench import get_registries
-from vpr_bench.errors import UsageError
+from vpr_bench.errors import UsageError, VprBenchError
 from vpr_bench.eval.evaluate import evaluate, recompute_metrics
 from vpr_bench.eval.write import EvalOutcome
 from vpr_bench.records import read_record, record_path
@@ -124,6 +124,6 @@ def test_a_failed_record_write_leaves_no_predictions(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(write, "write_record", full_disk)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(VprBenchError, match=r"\.json: No space left on device; no result of"):
         _evaluate(street, tmp_path, use_cache=False, save_grid=1)
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vpr_bench.ranges import bounded
+
 __all__ = ["GeM", "TinyGeM", "TinyGeMConfig", "build_tiny_gem"]
 
 
@@ -33,11 +35,11 @@ class TinyGeMConfig:
         seed: Seed of the weight initialisation (None: the global torch RNG).
     """
 
-    width: int = 16
-    dim: int = 64
-    gem_p: float = 3.0
+    width: int = bounded(16, ge=1)
+    dim: int = bounded(64, ge=0)
+    gem_p: float = bounded(3.0, gt=0)
     norm: str = "batch"
-    seed: int | None = 0
+    seed: int | None = bounded(0, ge=0)
 
 
 class GeM(nn.Module):

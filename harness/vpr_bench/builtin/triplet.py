@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vpr_bench.ranges import bounded
+
 __all__ = ["TripletConfig", "TripletLoss"]
 
 
@@ -25,8 +27,8 @@ class TripletConfig:
         eps: Added to each difference vector before the norm.
     """
 
-    margin: float = math.sqrt(0.1)
-    eps: float = 1e-6
+    margin: float = bounded(math.sqrt(0.1), ge=0)
+    eps: float = bounded(1e-6, ge=0)
 
 
 class TripletLoss(nn.Module):

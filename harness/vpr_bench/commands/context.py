@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import TYPE_CHECKING, TextIO
 
 from vpr_bench.errors import UsageError
@@ -33,21 +34,33 @@ class CliContext:
         self.out.write(text + "\n")
 
     def manager(self) -> PluginManager:
-        """The plugin manager built from ``--plugins``, ``-p no:x``, ``--strict-plugins``."""
+        """The plugin manager built from ``--plugins``, ``-p no:x``, ``--strict-plugins``.
+
+        Plugin load warnings are printed to stderr, one ``warning: ...`` line each (``vpr-bench
+        plugins`` lists them after its table instead).
+        """
         if self._manager is None:
-            from vpr_bench.plugins import PluginManager, parse_plugin_list
+            from vpr_bench.plugins import PluginLoadWarning, PluginManager, parse_plugin_list
 
             block = []
             for item in self.args.block or []:
                 if not item.startswith("no:"):
                     raise UsageError(f"-p expects 'no:<plugin>' to block a plugin, got {item!r}.")
                 block.append(item[3:])
-            self._manager = PluginManager(
-                allow=parse_plugin_list(self.args.plugins),
-                block=block,
-                autoload=False if self.args.no_autoload else None,
-                strict=self.args.strict_plugins,
-            )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", PluginLoadWarning)
+                self._manager = PluginManager(
+                    allow=parse_plugin_list(self.args.plugins),
+                    block=block,
+                    autoload=False if self.args.no_autoload else None,
+                    strict=self.args.strict_plugins,
+                )
+            for item in caught:  # one line each, not Python's two-line warning format
+                if issubclass(item.category, PluginLoadWarning):
+                    if getattr(self.args, "command", None) != "plugins":  # it lists them itself
+                        print(f"warning: {item.message}", file=sys.stderr)
+                else:  # pragma: no cover - other warnings keep their usual route
+                    warnings.showwarning(item.message, item.category, item.filename, item.lineno)
         return self._manager
 
     def registries(self) -> Registries:

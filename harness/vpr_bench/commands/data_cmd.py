@@ -122,8 +122,10 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
 def _check(args: argparse.Namespace, ctx: CliContext) -> int:
     from vpr_bench.data.check import check_split
     from vpr_bench.data.load import load_split, resolve_target
+    from vpr_bench.data.roots import read_only
 
-    split = load_split(resolve_target(ctx.registries(), args.dataset, args.root))
+    with read_only():  # a check never writes: a generated dataset that is missing is reported
+        split = load_split(resolve_target(ctx.registries(), args.dataset, args.root))
     report = check_split(split, decode=args.decode)
     for line in report.lines():
         ctx.print(line)

@@ -12,8 +12,10 @@ When none of them exists the error names all three options and the paths that we
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +24,28 @@ from vpr_bench.errors import DataError
 if TYPE_CHECKING:
     from vpr_bench.specs import DatasetSpec
 
-__all__ = ["ENV_VAR", "candidate_roots", "resolve_root"]
+__all__ = ["ENV_VAR", "candidate_roots", "generation_allowed", "read_only", "resolve_root"]
+
+_READ_ONLY: ContextVar[bool] = ContextVar("vpr_bench_data_read_only", default=False)
+
+
+@contextlib.contextmanager
+def read_only() -> Iterator[None]:
+    """Within this block dataset loaders read only: a generated dataset is never generated.
+
+    ``vpr-bench data check`` loads splits inside it, so checking a folder never writes to it.
+    """
+    token = _READ_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _READ_ONLY.reset(token)
+
+
+def generation_allowed() -> bool:
+    """Whether a loader may generate a missing generated dataset (False inside read_only)."""
+    return not _READ_ONLY.get()
+
 
 ENV_VAR = "VPR_BENCH_DATA"
 

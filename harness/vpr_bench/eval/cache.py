@@ -12,11 +12,14 @@ Location: ``$VPR_BENCH_CACHE`` or ``~/.cache/vpr-bench/descriptors``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -24,12 +27,18 @@ from typing import Literal
 
 import numpy as np
 
-from vpr_bench.atomic import atomic_write_json
-from vpr_bench.errors import DataError, UsageError
+from vpr_bench.atomic import atomic_write_json, new_file_mode
+from vpr_bench.errors import DataError, UsageError, VprBenchError
 from vpr_bench.protocol import ResizePolicy
 from vpr_bench.specs import Preprocess
 
-__all__ = ["CACHE_FORMAT_VERSION", "CacheWriter", "DescriptorCache", "default_cache_dir"]
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "CacheWriter",
+    "DescriptorCache",
+    "default_cache_dir",
+    "remove_stale_temps",
+]
 
 log = logging.getLogger(__name__)
 
@@ -185,27 +194,126 @@ class DescriptorCache:
         Yields:
             A :class:`CacheWriter`. When the block ends normally with every row written, the
             entry is flushed, fsynced and renamed into place; otherwise the temporary file is
-            removed and nothing is cached.
+            removed and nothing is cached. The file's blocks are reserved before it is mapped,
+            and stale temporary files of killed writers in the folder are removed first.
+
+        Raises:
+            VprBenchError: The entry cannot be written (full disk, permissions); one line
+                naming the entry and the fixes, with nothing left behind.
         """
         final = self.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
         try:
-            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=self.storage, shape=(n, dim))
+            final.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps(final.parent)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{final.name}.pid{os.getpid()}.", suffix=".tmp", dir=final.parent
+            )
+            os.fchmod(fd, new_file_mode())
+            os.close(fd)
+        except OSError as exc:
+            raise _cache_write_error(final, exc) from exc
+        tmp = Path(tmp_name)
+        array: np.ndarray | None = None
+        try:
+            try:
+                array = np.lib.format.open_memmap(
+                    tmp, mode="w+", dtype=self.storage, shape=(n, dim)
+                )
+                _reserve(tmp)  # a full disk fails here, not as SIGBUS on a mapped write
+            except OSError as exc:
+                raise _cache_write_error(final, exc) from exc
             writer = CacheWriter(array)
             yield writer
             if not writer.complete:
                 raise RuntimeError(
                     f"Descriptor cache entry {final.name}: not every row was written."
                 )
-            array.flush()
-            del array, writer
-            with tmp.open("rb+") as handle:
-                os.fsync(handle.fileno())
-            atomic_write_json(final.with_suffix(".json"), {**meta, "key": key, "shape": [n, dim]})
-            os.replace(tmp, final)
+            try:
+                array.flush()
+                del writer
+                array = None
+                with tmp.open("rb+") as handle:
+                    os.fsync(handle.fileno())
+                atomic_write_json(
+                    final.with_suffix(".json"), {**meta, "key": key, "shape": [n, dim]}
+                )
+                os.replace(tmp, final)
+            except OSError as exc:
+                raise _cache_write_error(final, exc) from exc
             log.info("descriptor cache written: %s", final)
         finally:
+            del array
             tmp.unlink(missing_ok=True)
+
+
+STALE_LEGACY_TEMP_S = 24 * 3600
+"""A temporary entry without a writer's pid is taken for an orphan after this many seconds."""
+
+_TEMP_PID = re.compile(r"\.pid(\d+)\.[^.]*\.tmp$")
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temporary entries in ``folder`` left by killed writers.
+
+    A temporary entry carries its writer's pid (``.<key>.npy.pid<N>.<random>.tmp``); it is
+    stale when no process of that pid runs here. One without a pid (older vpr-bench) is stale
+    after :data:`STALE_LEGACY_TEMP_S`. Live writers' files are left alone.
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    now = time.time()
+    for tmp in folder.glob(".*.tmp"):
+        match = _TEMP_PID.search(tmp.name)
+        try:
+            if match is not None:
+                stale = not _pid_alive(int(match.group(1)))
+            else:
+                stale = now - tmp.stat().st_mtime > STALE_LEGACY_TEMP_S
+            if stale:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:  # raced with its writer or another cleaner
+            continue
+    if removed:
+        log.info("descriptor cache: removed %d stale temporary file(s) in %s", len(removed), folder)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _reserve(path: Path) -> None:
+    """Allocate every block of ``path`` now, so writes through a memory map cannot hit ENOSPC.
+
+    Raises:
+        OSError: The filesystem cannot hold the file (``ENOSPC``, quota).
+    """
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is None:  # pragma: no cover - macOS, Windows
+        return
+    with path.open("rb+") as handle:
+        try:
+            fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # pragma: no cover - e.g. ZFS
+                log.debug("posix_fallocate unsupported on %s (%s)", path, exc)
+                return
+            raise
+
+
+def _cache_write_error(final: Path, exc: OSError) -> VprBenchError:
+    reason = exc.strerror or str(exc)
+    return VprBenchError(
+        f"Cannot write descriptor cache entry {final}: {reason}; nothing was cached. Free "
+        f"space in {final.parent.parent}, point VPR_BENCH_CACHE (or --cache-dir) to another "
+        "folder, or pass --no-cache."
+    )

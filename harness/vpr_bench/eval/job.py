@@ -83,9 +83,15 @@ class EvalSettings:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise UsageError(f"--batch-size must be >= 1, got {self.batch_size}.")
+            raise UsageError(
+                f"--batch-size must be an integer >= 1, got {self.batch_size}; pass the number "
+                "of images per extraction batch (default 32)."
+            )
         if self.num_workers < 0:
-            raise UsageError(f"--num-workers must be >= 0, got {self.num_workers}.")
+            raise UsageError(
+                f"--num-workers must be an integer >= 0, got {self.num_workers}; pass 0 to "
+                "decode images in the main process (the default) or a number of workers."
+            )
 
 
 @dataclass(frozen=True)

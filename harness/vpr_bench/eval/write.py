@@ -8,14 +8,20 @@ predictions and grid this call wrote are removed again.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from vpr_bench.config import config_hash
+from vpr_bench.errors import VprBenchError
 from vpr_bench.eval.evaluate import GRID_TOP, EvalResult
 from vpr_bench.records import EvalRecord, record_path, write_record
 
-__all__ = ["EvalOutcome", "write_result"]
+__all__ = ["EvalOutcome", "distinct_untrained", "write_result"]
+
+UNTRAINED = "untrained"
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +47,22 @@ def write_result(result: EvalResult) -> EvalOutcome:
     """Write the record, the predictions file and (when asked for) the grid of ``result``.
 
     Raises:
-        OSError: A file could not be written (nothing of this call is left behind).
+        VprBenchError: A file could not be written (disk full, no permission); the message
+            names it, and nothing of this call is left behind.
     """
     from vpr_bench.eval.predictions import relative_names, save_predictions
 
     job, record, retrieval = result.job, result.record, result.retrieval
     geo, outputs = job.split, job.outputs
     root = geo.root or job.target.root
+    record = distinct_untrained(record, Path(outputs.records_dir))
     rec_path = record_path(Path(outputs.records_dir), record)
     stem = record_path(Path(outputs.predictions_dir), record)
     written: list[Path] = []
+    current = stem.with_suffix(".predictions.npz")
     try:
         predictions_path = save_predictions(
-            stem.with_suffix(".predictions.npz"),
+            current,
             result=retrieval,
             protocol=job.protocol,
             query_names=relative_names([r.path for r in geo.queries], root),
@@ -77,8 +86,9 @@ def write_result(result: EvalResult) -> EvalOutcome:
         if outputs.save_grid:
             from vpr_bench.eval.visualize import pick_queries, render_grid
 
+            current = stem.with_suffix(".grid.png")
             grid_path = render_grid(
-                stem.with_suffix(".grid.png"),
+                current,
                 query_paths=[r.path for r in geo.queries],
                 db_paths=[r.path for r in geo.database],
                 knn_idx=retrieval.knn_idx,
@@ -87,10 +97,46 @@ def write_result(result: EvalResult) -> EvalOutcome:
                 top=GRID_TOP,
             )
             written.append(grid_path)
+        current = rec_path
         write_record(record, rec_path)
-    except BaseException:
+    except BaseException as exc:
         for path in written:
             path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc)
+            raise VprBenchError(
+                f"Cannot write {exc.filename or current}: {reason}; no result of "
+                f"{record.method} on {record.dataset}-{record.split} was kept (record and "
+                "predictions go together). Free disk space or choose another --out, then run "
+                "the evaluation again."
+            ) from exc
         raise
     log.info("record written: %s", rec_path)
     return EvalOutcome(record, rec_path, predictions_path, grid_path)
+
+
+def distinct_untrained(record: EvalRecord, records_dir: Path) -> EvalRecord:
+    """``record``, re-tagged ``untrained-<digest>`` when its plain path holds another config.
+
+    Untrained baselines are filed under ``<model>.untrained/``. When a record there was made
+    from a different model config (two configs of one model in one run, or another profile
+    earlier), this one is tagged with the first 8 hex digits of its model config's digest
+    instead, so neither overwrites the other. A lone config keeps the plain path.
+    """
+    if record.checkpoint_tag != UNTRAINED or "model" not in record.config:
+        return record
+    existing_path = record_path(records_dir, record)
+    if not existing_path.is_file():
+        return record
+    try:
+        existing = json.loads(existing_path.read_text(encoding="utf-8"))
+        same = existing["config"]["model"] == record.config["model"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return record  # unreadable: it is replaced, as before
+    if same:
+        return record
+    tag = f"{UNTRAINED}-{config_hash(record.config['model'])[:8]}"
+    log.info(
+        "%s holds another %s config; this baseline is tagged %s", existing_path, record.method, tag
+    )
+    return dataclasses.replace(record, checkpoint_tag=tag)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -151,6 +152,10 @@ def generated_files_on_disk(out_dir: Path, plots: bool) -> set[str]:
 def stale_files(out_dir: Path, result: BuildResult) -> list[str]:
     """Files that differ from what the records generate: changed, missing, or obsolete.
 
+    Only what the records determine is compared: the regenerate command named in a page's
+    header (``vpr-bench leaderboard build --records ...``, or the default one that
+    ``vpr-bench run --leaderboards DIR`` writes) does not make a page stale.
+
     Returns:
         Sorted relative paths, each with a reason, e.g. ``"synthcity.md (differs)"``.
     """
@@ -160,11 +165,19 @@ def stale_files(out_dir: Path, result: BuildResult) -> list[str]:
         path = out / name
         if not path.is_file():
             stale.append(f"{name} (missing)")
-        elif path.read_bytes() != content:
+        elif _records_content(path.read_bytes()) != _records_content(content):
             stale.append(f"{name} (differs)")
     for name in sorted(generated_files_on_disk(out, result.plots) - set(result.files)):
         stale.append(f"{name} (no longer generated; would be removed)")
     return stale
+
+
+_REGENERATE = re.compile(rb"(Regenerate with )[^\n]*?( \(see README\.md in this folder)")
+
+
+def _records_content(content: bytes) -> bytes:
+    """``content`` with the regenerate command of a page header blanked (plots pass as is)."""
+    return _REGENERATE.sub(rb"\1<command>\2", content, count=1)
 
 
 def write_outputs(out_dir: Path, result: BuildResult) -> tuple[list[str], list[str]]:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vpr_bench.errors import UsageError
+
 __all__ = ["RunOptions"]
 
 
@@ -55,3 +57,10 @@ class RunOptions:
     command: str = ""
     checkpoint: str | None = None
     download: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise UsageError(
+                f"--batch-size must be an integer >= 1, got {self.batch_size}; pass the number "
+                "of images per extraction batch (default 32)."
+            )

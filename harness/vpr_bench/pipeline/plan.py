@@ -7,22 +7,24 @@ the plan and never resolves a name, a config or a dataset again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vpr_bench.data.load import SplitLoader, SplitTarget, resolve_target
 from vpr_bench.errors import UnknownNameError, UsageError
 from vpr_bench.experiment import ExperimentConfig, resolve_experiment
 from vpr_bench.pipeline.options import RunOptions
-from vpr_bench.specs import Checkpoint, MethodSpec
+from vpr_bench.specs import Checkpoint, MethodSpec, normalize_name
 
 if TYPE_CHECKING:
     import torch
 
     from vpr_bench.registry import Registries
 
-__all__ = ["MethodPlan", "RunPlan", "plan_run", "select_methods"]
+__all__ = ["MethodPlan", "RunPlan", "check_trained_on", "plan_run", "select_methods"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ def plan_run(registries: Registries, methods: Sequence[MethodSpec], options: Run
         methods = [owner]
     if options.weights is not None and len(methods) != 1:
         raise UsageError("--weights needs exactly one method (choose it with --methods NAME).")
+    if options.trained_on:
+        check_trained_on(registries, options.trained_on, options.weights)
     target = resolve_target(registries, options.dataset, options.data_root)
     target.require_protocol()
     extra: dict[str, Any] = {} if options.seed is None else {"seed": options.seed}
@@ -140,3 +144,38 @@ def _checkpoint_owner(
             f"this run's methods ({', '.join(m.name for m in methods)}); run it with "
             f"--methods {elsewhere[0]}."
         ) from None
+
+
+def check_trained_on(registries: Registries, trained_on: str, weights: Path | None) -> None:
+    """Check ``--trained-on``: a registered dataset that the weights' own sidecar agrees with.
+
+    The sidecar is the JSON file vpr-bench writes beside every checkpoint
+    (``final.pt`` -> ``final.json``); its ``config.dataset`` is the training set.
+
+    Raises:
+        UnknownNameError: No dataset has that name (with a suggestion).
+        UsageError: The sidecar names another training set.
+    """
+    try:
+        spec, split = registries.dataset_split(trained_on)
+    except UnknownNameError as exc:
+        raise UnknownNameError(
+            "dataset",
+            trained_on,
+            exc.known,
+            hint="--trained-on takes a dataset name from `vpr-bench list datasets`.",
+        ) from None
+    if weights is None:
+        return
+    sidecar = Path(weights).with_suffix(".json")
+    try:
+        recorded = json.loads(sidecar.read_text(encoding="utf-8"))["config"]["dataset"]
+        their_spec, their_split = registries.dataset_split(str(recorded))
+    except (OSError, ValueError, KeyError, TypeError, UnknownNameError):
+        return  # no readable sidecar (weights from elsewhere): the user's word stands
+    explicit_split = normalize_name(trained_on) != spec.name
+    if spec.name != their_spec.name or (explicit_split and split != their_split):
+        raise UsageError(
+            f"--trained-on {trained_on} contradicts {sidecar}, which says these weights were "
+            f"trained on {recorded}; pass --trained-on {recorded} (or drop --trained-on)."
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -196,6 +197,7 @@ def train_method(
         if model_spec.prepare is not None and resume_dir is None:
             prepare_model(model_spec, model, config, data.train_split)
     loss = resolve(registries.losses.get(method.loss).build)(config.loss)
+    missing_parents = [p for p in (Path(runs_dir), Path(runs_dir) / method.name) if not p.exists()]
     run_dir = resume_dir if resume_dir is not None else new_run_dir(runs_dir, method.name)
     record = {
         "experiment": config.to_dict(),
@@ -225,8 +227,13 @@ def train_method(
     if emit is not None:
         ctx.emit = emit
     trainer = resolve(registries.trainers.get(method.trainer).fit)
-    with _run_log(run_dir):
-        outcome: TrainOutcome = trainer(ctx)
+    try:
+        with _run_log(run_dir):
+            outcome: TrainOutcome = trainer(ctx)
+    except BaseException:
+        if resume_dir is None:
+            _discard_unstarted(run_dir, missing_parents)
+        raise
     atomic_write_json(
         run_dir / "summary.json",
         {**outcome.to_dict(), "method": method.name, "dataset": data.dataset},
@@ -267,6 +274,22 @@ def resume_training(
         data_root=Path(data_root) if data_root else None,
     )
     return train_method(method, registries, config, data, resume_dir=Path(run_dir), emit=emit)
+
+
+def _discard_unstarted(run_dir: Path, missing_parents: list[Path]) -> None:
+    """Remove a fresh run folder whose trainer failed before it saved any checkpoint.
+
+    A run that never trained leaves nothing behind (no ``config.json``, no empty
+    ``train.log``); the folders made for it go too. A run with a checkpoint is kept: it can be
+    resumed.
+    """
+    if any(run_dir.rglob("*.pt")):
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for parent in reversed(missing_parents):
+        with contextlib.suppress(OSError):
+            parent.rmdir()  # only when empty
+    log.info("Removed %s: the run failed before its first checkpoint", run_dir)
 
 
 @contextlib.contextmanager

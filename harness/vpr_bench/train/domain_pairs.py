@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from vpr_bench.errors import DataError
+from vpr_bench.ranges import bounded
 from vpr_bench.train.context import TrainContext, TrainOutcome
 from vpr_bench.train.images import ImageTensors
 from vpr_bench.train.loop import Engine
@@ -28,7 +29,7 @@ class DomainPairsConfig(LoopConfig):
         pairs_per_batch: Pairs per micro-batch (over all ranks).
     """
 
-    pairs_per_batch: int = 16
+    pairs_per_batch: int = bounded(16, ge=1)
 
 
 class DomainPairParadigm:

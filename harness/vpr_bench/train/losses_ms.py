@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vpr_bench.ranges import bounded
+
 __all__ = [
     "DomainInfoNCE",
     "DomainInfoNCEConfig",
@@ -37,10 +39,10 @@ class MultiSimilarityConfig:
         epsilon: Mining slack.
     """
 
-    alpha: float = 2.0
-    beta: float = 50.0
-    base: float = 0.5
-    epsilon: float = 0.1
+    alpha: float = bounded(2.0, gt=0)
+    beta: float = bounded(50.0, gt=0)
+    base: float = bounded(0.5, ge=-1, le=1)
+    epsilon: float = bounded(0.1, ge=0)
 
 
 class MultiSimilarityLoss(nn.Module):
@@ -85,7 +87,7 @@ class DomainInfoNCEConfig:
         temperature: Softmax temperature tau.
     """
 
-    temperature: float = 0.1
+    temperature: float = bounded(0.1, gt=0)
 
 
 class DomainInfoNCE(nn.Module):

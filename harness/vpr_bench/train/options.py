@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vpr_bench.ranges import bounded
+
 __all__ = ["LoopConfig"]
 
 
@@ -48,27 +50,27 @@ class LoopConfig:
         sync_bn: Convert BatchNorm to SyncBatchNorm in multi-process runs.
     """
 
-    epochs: int = 5
-    lr: float = 1e-3
+    epochs: int = bounded(5, ge=1)
+    lr: float = bounded(1e-3, gt=0)
     optimizer: str = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 1e-3
+    momentum: float = bounded(0.9, ge=0, le=1)
+    weight_decay: float = bounded(1e-3, ge=0)
     scheduler: str = "step"
-    step_size: int = 5
-    gamma: float = 0.5
-    grad_clip: float = 0.0
+    step_size: int = bounded(5, ge=1)
+    gamma: float = bounded(0.5, gt=0)
+    grad_clip: float = bounded(0.0, ge=0)
     amp: bool = False
-    accum_steps: int = 1
-    val_every: int = 1
+    accum_steps: int = bounded(1, ge=1)
+    val_every: int = bounded(1, ge=0)
     select_metric: str = "R@5"
-    early_stop_patience: int = 0
-    checkpoint_every_steps: int = 0
-    max_bad_steps: int = 5
-    num_workers: int = 0
-    height: int = 0
-    width: int = 0
-    extract_batch_size: int = 32
+    early_stop_patience: int = bounded(0, ge=0)
+    checkpoint_every_steps: int = bounded(0, ge=0)
+    max_bad_steps: int = bounded(5, ge=1)
+    num_workers: int = bounded(0, ge=0)
+    height: int = bounded(0, ge=0)
+    width: int = bounded(0, ge=0)
+    extract_batch_size: int = bounded(32, ge=1)
     cache_images: bool = False
-    color_jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    color_jitter: tuple[float, float, float, float] = bounded((0.0, 0.0, 0.0, 0.0), ge=0)
     deterministic: bool = False
     sync_bn: bool = False

@@ -19,6 +19,7 @@ import torch
 from vpr_bench.data.geo import utm_array
 from vpr_bench.data.split import GeoSplit
 from vpr_bench.errors import DataError
+from vpr_bench.ranges import bounded
 from vpr_bench.train.context import TrainContext, TrainOutcome
 from vpr_bench.train.images import ImageTensors
 from vpr_bench.train.loop import Engine
@@ -37,9 +38,9 @@ class PlaceBatchesConfig(LoopConfig):
         pos_radius_m: Queries within this radius of a database image are views of its place.
     """
 
-    places_per_batch: int = 8
-    views_per_place: int = 2
-    pos_radius_m: float = 10.0
+    places_per_batch: int = bounded(8, ge=1)
+    views_per_place: int = bounded(2, ge=1)
+    pos_radius_m: float = bounded(10.0, gt=0)
 
 
 def group_places(split: GeoSplit, radius_m: float) -> list[list[int]]:

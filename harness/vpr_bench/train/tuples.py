@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from vpr_bench.data.geo import utm_array
+from vpr_bench.ranges import bounded
 from vpr_bench.train.context import TrainContext, TrainOutcome
 from vpr_bench.train.distributed import gather_sharded, unwrap
 from vpr_bench.train.images import ImageTensors, training_descriptors
@@ -40,12 +41,12 @@ class TripletMiningConfig(LoopConfig):
         tuples_per_step: Tuples per micro-batch over all ranks (OpenIBL: 4 GPUs x 1).
     """
 
-    cache_queries: int = 1000
-    neg_num: int = 10
-    neg_pool: int = 1000
-    pos_radius_m: float = 10.0
-    neg_radius_m: float = 25.0
-    tuples_per_step: int = 4
+    cache_queries: int = bounded(1000, ge=1)
+    neg_num: int = bounded(10, ge=1)
+    neg_pool: int = bounded(1000, ge=1)
+    pos_radius_m: float = bounded(10.0, gt=0)
+    neg_radius_m: float = bounded(25.0, gt=0)
+    tuples_per_step: int = bounded(4, ge=1)
 
 
 def round_seed(seed: int, epoch: int, round_idx: int) -> int:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, overload
 
+from vpr_bench.atomic import new_file_mode
 from vpr_bench.errors import DataError, UsageError
 
 if TYPE_CHECKING:
@@ -261,6 +262,7 @@ class PcaWhitening:
         mu = self.mu.detach().cpu().numpy().reshape(-1, 1)
         arrays = {"U": u, "lams": self.lams.detach().cpu().numpy(), "mu": mu, "Utmu": u.T @ mu}
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would ignore the umask
         os.close(fd)
         try:
             with h5py.File(tmp_name, "w") as handle:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
+from vpr_bench.atomic import new_file_mode
 from vpr_bench.errors import DataError, UnknownNameError, UsageError
 from vpr_bench.specs import Checkpoint, MethodSpec
 from vpr_bench.weights.files import sha256_file
@@ -202,6 +203,7 @@ def download(uri: str, target: Path, sha256: str | None, *, progress: bool = Tru
 
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would ignore the umask
     digest = hashlib.sha256()
     log.info("downloading %s to %s", uri, target)
     try:

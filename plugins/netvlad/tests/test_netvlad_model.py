@@ -96,12 +96,12 @@ def test_frozen_batchnorm_stays_in_eval_mode(tmp_path: Path) -> None:
 def test_config_errors() -> None:
     with pytest.raises(ConfigError, match="backbone = 'vgg19'.*vgg16"):
         NetVLADConfig(backbone="vgg19")
-    with pytest.raises(ConfigError, match="num_clusters must be >= 1"):
+    with pytest.raises(ConfigError, match=r"model\.num_clusters = 0 is out of range.*>= 1"):
         NetVLADConfig(num_clusters=0)
     with pytest.raises(ConfigError, match="train_layers = 'conv6'"):
         NetVLADConfig(train_layers="conv6")
     for name in ("init_images", "init_per_image", "init_iters"):
-        with pytest.raises(ConfigError, match=rf"NetVLADConfig.{name} must be >= 1, got 0"):
+        with pytest.raises(ConfigError, match=rf"model\.{name} = 0 is out of range.*>= 1"):
             NetVLADConfig(**{name: 0})
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vpr_bench import bounded, check_ranges
 from vpr_bench.errors import ConfigError
 
 __all__ = [
@@ -69,28 +70,23 @@ class NetVLADConfig:
     """
 
     backbone: str = "vgg16"
-    num_clusters: int = 64
+    num_clusters: int = bounded(64, ge=1)
     train_layers: str = "conv5"
     pretrained: str | None = "auto"
     centroids: str | None = None
     variant: str = "openibl"
-    alpha: float = 100.0
+    alpha: float = bounded(100.0, gt=0)
     normalize_input: bool = True
-    tiny_width: int = 16
-    seed: int | None = 0
-    init_images: int = 500
-    init_per_image: int = 100
-    init_iters: int = 100
+    tiny_width: int = bounded(16, ge=1)
+    seed: int | None = bounded(0, ge=0)
+    init_images: int = bounded(500, ge=1)
+    init_per_image: int = bounded(100, ge=1)
+    init_iters: int = bounded(100, ge=1)
 
     def __post_init__(self) -> None:
         _choice("NetVLADConfig", "backbone", self.backbone, BACKBONES)
         _choice("NetVLADConfig", "train_layers", self.train_layers, TRAIN_LAYERS)
         _choice("NetVLADConfig", "variant", self.variant, VARIANTS)
-        if self.num_clusters < 1:
-            raise ConfigError(
-                f"NetVLADConfig.num_clusters must be >= 1, got {self.num_clusters} (paper: 64)."
-            )
-        for name in ("tiny_width", "init_images", "init_per_image", "init_iters"):
-            value = getattr(self, name)
-            if value < 1:
-                raise ConfigError(f"NetVLADConfig.{name} must be >= 1, got {value}.")
+        # The numeric ranges are declared on the fields (one place), checked here too so a
+        # config built in Python is refused like one resolved from the command line.
+        check_ranges(self, prefix="model.")

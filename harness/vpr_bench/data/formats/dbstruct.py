@@ -165,7 +165,7 @@ def parse_dbstruct(raw: Any, source: Path) -> DbStruct:
         source: The file it came from, for messages.
 
     Raises:
-        DataError: Unknown field layout or inconsistent counts.
+        DataError: Unknown field layout, inconsistent counts or a non-finite position.
     """
     names = _field_names(raw)
     if set(names) not in (set(FIELDS_10), set(FIELDS_12)):
@@ -222,3 +222,12 @@ def _check_consistent(db: DbStruct) -> None:
         problems.append(f"{len(db.q_timestamps)} qTimeStamp for {db.num_queries} queries")
     if problems:
         raise DataError(f"{db.path}: inconsistent dbStruct: {'; '.join(problems)}.")
+    for field, names, utm in (("utmDb", db.db_names, db.utm_db), ("utmQ", db.q_names, db.utm_q)):
+        bad = np.flatnonzero(~np.isfinite(utm).all(axis=1))
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(
+                f"{db.path}: {field} column {i} (0-based; {names[i]}) is ({utm[i, 0]}, "
+                f"{utm[i, 1]}), not a finite position ({bad.size} such column(s)); the file is "
+                f"damaged. {DOWNLOAD_HINT}"
+            )

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vpr_bench.data.formats import IMAGE_SUFFIXES, require_dir, split_manifest
+from vpr_bench.data.formats.safe_npy import load_object_npy
 from vpr_bench.data.split import GeoSplit, ImageRecord
 from vpr_bench.errors import DataError
 
@@ -51,19 +52,14 @@ def read_ground_truth(path: Path, n_queries: int, n_refs: int) -> tuple[tuple[in
     """Read ``ground_truth_new.npy``: one tuple of reference indices per query (-1 kept).
 
     Raises:
-        DataError: The file is missing or malformed, its row count differs from the queries,
-            or it names references that do not exist.
+        DataError: The file is missing, malformed or would run code when unpickled, its row
+            count differs from the queries, or it names references that do not exist.
     """
     if not path.is_file():
         raise DataError(f"Missing {path}: a VPR-Bench dataset ships its ground truth there.")
-    try:
-        # allow_pickle is required: the real format is an object array of Python lists written
-        # by Python 2 (pickle protocol 2). Only load files from a dataset you trust.
-        gt = np.load(path, allow_pickle=True)
-    except Exception as exc:  # numpy raises ValueError/OSError/UnpicklingError
-        raise DataError(
-            f"Cannot read {path} as a .npy file ({type(exc).__name__}: {exc}); it is damaged."
-        ) from exc
+    # The real format is an object array of Python lists written by Python 2 (pickle protocol
+    # 2); a restricted unpickler reads it without running any code a crafted file names.
+    gt = load_object_npy(path)
     if gt.ndim != 2 or gt.shape[1] != 2:
         raise DataError(
             f"{path}: expected an object array of shape (n_queries, 2) with rows "

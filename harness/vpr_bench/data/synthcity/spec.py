@@ -33,11 +33,17 @@ PAIR_DOMAINS = ("day", "night")
 def dataset_folder(root: Path) -> Path:
     """The generated folder to read for ``root`` (generating ``synthcity-small`` if needed).
 
+    Inside :func:`vpr_bench.data.roots.read_only` nothing is generated: a missing folder is a
+    :class:`~vpr_bench.errors.DataError` saying how to generate it.
+
     Args:
         root: A generated ``synthcity-<size>`` folder, or the folder that holds them.
 
     Returns:
         A folder holding ``manifest.json`` and ``images/``.
+
+    Raises:
+        DataError: An incomplete generation, or (read-only) no generation at all.
     """
     root = Path(root).expanduser()
     if (root / "manifest.json").is_file():
@@ -47,9 +53,18 @@ def dataset_folder(root: Path) -> Path:
             f"{root} has no manifest.json, so it is not a complete synthcity generation; "
             f"delete it and run `vpr-bench data prepare synthcity` (or pass its parent folder)."
         )
+    from vpr_bench.data.roots import generation_allowed
     from vpr_bench.data.synthcity import folder_name, prepare
 
     target = root / folder_name(DEFAULT_SIZE)
+    if not generation_allowed():
+        if (target / "manifest.json").is_file():
+            return target
+        raise DataError(
+            f"{root} holds no synthcity generation ({target / 'manifest.json'} is missing) and "
+            "checking never writes; generate it with `vpr-bench data prepare synthcity --root "
+            f"{root}`, or pass the synthcity-<size> folder itself."
+        )
     if not (target / "manifest.json").is_file():
         log.warning("synthcity: %s is missing; generating size %s now", target, DEFAULT_SIZE)
     return prepare(root, DEFAULT_SIZE, seed=0)

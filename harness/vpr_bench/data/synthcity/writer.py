@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from vpr_bench.atomic import atomic_write_json
+from vpr_bench.atomic import atomic_write_json, current_umask
 from vpr_bench.data.synthcity.conditions import add_occluders, apply_condition, finish
 from vpr_bench.data.synthcity.facade import build_facade
 from vpr_bench.data.synthcity.layout import (
@@ -167,6 +167,7 @@ def generate(target: Path, size: SynthCitySize, seed: int, progress: bool = True
     total = sum(len(pose.conditions) for pose in plan.poses)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    tmp.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would ignore the umask
     digests: dict[str, bytes] = {}
     counts: Counter[tuple[str, str, str]] = Counter()
     try:

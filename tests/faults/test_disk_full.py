@@ -1,0 +1,95 @@
+"""A full disk while writing results: one line, exit 1, and no partial result left behind."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.faults.conftest import files_under
+from vpr_bench.cli import main
+
+
+def _eval_corridor(shared_data: Path, out: Path, *extra: str) -> int:
+    root = shared_data / "vpr_bench" / "datasets" / "corridor"
+    return main(
+        ["eval", "tiny-gem", "--dataset", "vprbench-folder", "--data-root", str(root),
+         "--out", str(out), "--device", "cpu", *extra]
+    )  # fmt: skip
+
+
+def test_full_disk_at_the_predictions_write_keeps_no_record(
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ENOSPC while saving predictions: one-line error, exit 1, neither record nor .tmp kept."""
+
+    def full_disk(handle: Any, **arrays: Any) -> None:
+        handle.write(b"PK\x03\x04 partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez_compressed", full_disk)
+    out = tmp_path / "out"
+    code = _eval_corridor(shared_data, out, "--no-cache", "--save-grid", "2")
+    message = capsys.readouterr().err.strip()
+    assert code == 1
+    assert "\n" not in message
+    assert "tiny-gem.untrained/vprbench-folder.test.predictions.npz: No space left" in message
+    assert "no result of tiny-gem on vprbench-folder-test was kept" in message
+    assert "Free disk space or choose another --out" in message
+    assert files_under(tmp_path) == set()
+
+
+def test_full_disk_at_the_cache_reservation_is_one_line(
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ENOSPC reserving a cache entry: one line naming it, exit 1, no .tmp, no record."""
+    import os
+
+    def full_disk(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full_disk)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    code = _eval_corridor(shared_data, out, "--cache-dir", str(cache))
+    message = capsys.readouterr().err.strip()
+    assert code == 1
+    assert "\n" not in message
+    assert message.startswith(f"error: Cannot write descriptor cache entry {cache}/")
+    assert "No space left on device; nothing was cached" in message
+    assert "or pass --no-cache" in message
+    assert files_under(tmp_path) == set()
+
+
+def test_stale_cache_temps_of_killed_writers_are_removed(tmp_path: Path) -> None:
+    """A .tmp left by a killed writer (dead pid, or an old untagged one) goes on the next write."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from vpr_bench.eval.cache import STALE_LEGACY_TEMP_S, DescriptorCache
+
+    cache = DescriptorCache(tmp_path, model_key="fault-model")
+    folder = cache.path("k").parent
+    folder.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    orphan = folder / f".old.npy.pid{dead.stdout.strip()}.x1.tmp"
+    legacy = folder / ".old.npy.x2.tmp"
+    live = folder / f".other.npy.pid{os.getppid()}.x3.tmp"
+    for path in (orphan, legacy, live):
+        path.write_bytes(b"\x93NUMPY partial")
+    old = time.time() - STALE_LEGACY_TEMP_S - 60
+    os.utime(legacy, (old, old))
+    with cache.writer("k", 2, 3, {}) as writer:
+        writer.write(0, np.ones((2, 3), dtype=np.float32))
+    assert sorted(p.name for p in folder.iterdir()) == sorted([live.name, "k.json", "k.npy"])
