@@ -44,6 +44,7 @@ RUN_HERE = {
     ("vpr_bench.hookspecs", "<module>"),
     ("vpr_bench.leaderboard.escape", "escape_markdown_cell"),
     ("vpr_bench.models", "<module>"),
+    ("vpr_bench.ranges", "<module>"),
     ("vpr_bench.testing", "<module>"),
     ("vpr_bench.testing.conformance", "<module>"),
     ("vpr_bench.weights", "<module>"),
@@ -245,5 +246,20 @@ def test_config_help_example_declares_a_range_and_choices() -> None:
     source = "@dataclass\nclass Options:\n" + textwrap.indent(block, "    ")
     options = _exec(source, "example_config_help", dataclass=dataclass, field=field)["Options"]
     rows = {row.key: row for row in describe_config(options)}
-    assert (rows["lr"].range, rows["lr"].help) == ("0.0..", "Learning rate.")
+    assert (rows["lr"].range, rows["lr"].help) == ("a finite number >= 0", "Learning rate.")
     assert rows["norm"].range == "batch | none"
+
+
+def test_ranges_example_declares_and_checks_ranges() -> None:
+    from dataclasses import dataclass, field
+
+    from vpr_bench.errors import ConfigError
+    from vpr_bench.ranges import bounded, check_ranges
+
+    (block,) = _blocks("vpr_bench.ranges", "<module>")
+    names = {"dataclass": dataclass, "field": field, "bounded": bounded}
+    config = _exec(block, "example_ranges", **names)["MyTrainerConfig"]()
+    check_ranges(config)
+    config.lr = float("nan")
+    with pytest.raises(ConfigError, match="lr"):
+        check_ranges(config)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,13 +101,16 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", repr(annotation))
 
 
-def _range(metadata: Mapping[str, Any]) -> str:
-    if "choices" in metadata:
-        return " | ".join(str(c) for c in metadata["choices"])
-    if "range" in metadata:
-        low, high = metadata["range"]
-        return f"{'' if low is None else low}..{'' if high is None else high}"
-    return ""
+def _range(field: dataclasses.Field[Any]) -> str:
+    from vpr_bench.ranges import declared_range
+
+    if "choices" in field.metadata:
+        return " | ".join(str(c) for c in field.metadata["choices"])
+    declared = declared_range(field)
+    if declared is None:
+        return ""
+    kinds = {part.strip() for part in str(getattr(field.type, "__name__", field.type)).split("|")}
+    return declared.describe(integer=bool(kinds & {"int"}) and not kinds & {"float"})
 
 
 def _default(field: dataclasses.Field[Any]) -> Any:
@@ -135,7 +138,7 @@ def describe_config(config: Any, prefix: str = "") -> Iterator[OptionHelp]:
             key=f"{prefix}{field.name}",
             type=_type_name(field.type),
             default=value,
-            range=_range(field.metadata),
+            range=_range(field),
             help=str(field.metadata.get("help", helps.get(field.name, ""))),
         )
 

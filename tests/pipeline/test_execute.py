@@ -56,6 +56,10 @@ def test_one_run_resolves_each_method_once_and_reads_each_split_once(
     args += ["--leaderboards", str(tmp_path / "lb"), "--runs-dir", str(tmp_path / "runs")]
     args += ["--set", "trainer.epochs=1", "--set", "trainer.cache_queries=100"]
     args += ["--set", "model.init_images=20", "--set", "trainer.val_every=0"]
+    # Small enough for the default suite: a narrow trunk, 4 clusters, 48x64 training images.
+    for key in ("model.tiny_width=4", "model.num_clusters=4", "trainer.height=48"):
+        args += ["--set", key]
+    args += ["--set", "trainer.width=64", "--set", "trainer.neg_pool=20"]
     assert main(args) == 0
     expected = ["netvlad", "sare", "sare-joint"]
     assert calls == Counter(
