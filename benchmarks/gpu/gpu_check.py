@@ -20,17 +20,16 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from install import install
 from report import write_report, write_summary
+from runner import Job, Runner, run_stage
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -140,220 +139,6 @@ DRY: dict[str, Any] = {
 }
 
 
-@dataclass
-class Job:
-    """A started stage command."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    started: float
-    timeout: float
-    own_log: IO[str] | None
-
-
-class Runner:
-    """Runs stage commands with time caps inside one budget, logging to ``gpu-check.log``."""
-
-    def __init__(self, out: Path, work: Path, budget_s: float, env: dict[str, str]) -> None:
-        self.out, self.work = out, work
-        self.deadline = time.monotonic() + budget_s
-        self.env = env
-        self.log = (out / "gpu-check.log").open("a", encoding="utf-8")
-        self.stages: dict[str, dict[str, Any]] = {}
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def start(
-        self,
-        name: str,
-        cmd: list[str],
-        cap: float,
-        own_log: bool = False,
-        extra_env: dict[str, str] | None = None,
-    ) -> Job | None:
-        """Start ``cmd`` (None when the budget has no time left); ``own_log`` writes its output
-        to a file of its own (for a stage that runs beside others), appended to the log later."""
-        timeout = min(cap, self.remaining())
-        if timeout < 5:
-            self.stages[name] = {"status": "not run (out of time budget)", "seconds": 0.0}
-            return None
-        self.log.write(f"\n===== {name}: {' '.join(cmd)} (cap {timeout:.0f} s)\n")
-        self.log.flush()
-        log_file = (self.work / f"{name}.log").open("w") if own_log else self.log
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            env=dict(self.env, **(extra_env or {})),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        return Job(name, proc, time.monotonic(), timeout, log_file if own_log else None)
-
-    def wait(self, job: Job | None, cap: float | None = None) -> tuple[int | None, float]:
-        """Wait for ``job`` up to its cap (or the smaller ``cap`` from now); kill it after."""
-        if job is None:
-            return None, 0.0
-        left = job.started + job.timeout - time.monotonic()
-        if cap is not None:
-            left = min(left, cap)
-        try:
-            code: int | None = job.proc.wait(timeout=max(0.1, left))
-        except subprocess.TimeoutExpired:
-            os.killpg(job.proc.pid, signal.SIGKILL)  # the stage and its workers
-            job.proc.wait()
-            code = None
-        seconds = time.monotonic() - job.started
-        status = "timed out" if code is None else ("ok" if code == 0 else f"exit {code}")
-        self.stages[job.name] = {
-            "status": status,
-            "seconds": round(seconds, 1),
-            "cap_s": round(job.timeout),
-        }
-        if job.own_log is not None:
-            job.own_log.close()
-            self.log.write((self.work / f"{job.name}.log").read_text(errors="replace"))
-        self.log.write(f"===== {job.name}: {status} after {seconds:.1f} s\n")
-        self.log.flush()
-        print(f"[gpu-check] {job.name}: {status} after {seconds:.0f} s", flush=True)
-        return code, seconds
-
-    def run(self, name: str, cmd: list[str], cap: float) -> tuple[int | None, float]:
-        """Run ``cmd``; returns (exit code or None on timeout/no time, seconds)."""
-        return self.wait(self.start(name, cmd, cap))
-
-
-def _stage(runner: Runner, name: str, cfg: dict[str, Any], python: str) -> dict[str, Any]:
-    """Run a Python stage of stages.py; its result, or a FAIL check saying what went wrong."""
-    cfg_path, out_path = runner.work / f"{name}.cfg.json", runner.work / f"{name}.result.json"
-    cfg_path.write_text(json.dumps(cfg, default=str))
-    out_path.unlink(missing_ok=True)
-    code, _ = runner.run(
-        name,
-        [python, str(HERE / "stages.py"), name, str(cfg_path), str(out_path)],
-        cfg["caps"][name],
-    )
-    # A stage saves partial results as it goes: keep them when it fails or hangs later.
-    result: dict[str, Any] = json.loads(out_path.read_text()) if out_path.is_file() else {}
-    if code != 0 or result.get("partial"):
-        status = runner.stages[name]["status"]
-        detail = f"stage {status}; see gpu-check.log"
-        result.setdefault("checks", []).append({"name": name, "status": "FAIL", "detail": detail})
-    return result
-
-
-def _copy_sources(dest: Path) -> list[Path]:
-    """Copy the harness and plugin sources (no build outputs) to ``dest``; the project dirs."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", ".venv", "*.pyc")
-    shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
-    shutil.copy2(REPO / "README.md", dest / "README.md")
-    shutil.copytree(REPO / "harness", dest / "harness", ignore=ignore)
-    projects = [dest]
-    for plugin in sorted((REPO / "plugins").glob("*/pyproject.toml")):
-        target = dest / "plugins" / plugin.parent.name
-        shutil.copytree(plugin.parent, target, ignore=ignore)
-        projects.append(target)
-    return projects
-
-
-def _fallback_path(work: Path, projects: list[Path]) -> str:
-    """Import path of the copied sources with hand-made ``.dist-info`` folders (name, version,
-    entry points), used when pip cannot install: plugins and the pytest plugin still register."""
-    import tomllib
-
-    meta = work / "site-fallback"
-    shutil.rmtree(meta, ignore_errors=True)
-    paths = [str(meta)]
-    for project in projects:
-        data = tomllib.loads((project / "pyproject.toml").read_text())["project"]
-        info = meta / f"{data['name'].replace('-', '_')}-{data['version']}.dist-info"
-        info.mkdir(parents=True)
-        (info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {data['name']}\nVersion: {data['version']}\n"
-        )
-        groups = dict(data.get("entry-points", {}), console_scripts=data.get("scripts", {}))
-        text = "".join(
-            f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in entries.items()) + "\n"
-            for group, entries in groups.items()
-        )
-        (info / "entry_points.txt").write_text(text)
-        paths.append(str(project / "harness" if project == projects[0] else project))
-    return os.pathsep.join(paths)
-
-
-def _install(
-    runner: Runner, python: str, cfg: dict[str, Any], torch_before: str
-) -> tuple[list[dict[str, str]], str]:
-    """pip install the harness and plugins offline into a target folder; (checks, site dir)."""
-    src, site = runner.work / "src", runner.work / "site"
-    shutil.rmtree(src, ignore_errors=True)
-    shutil.rmtree(site, ignore_errors=True)
-    src.mkdir(parents=True)
-    projects = _copy_sources(src)
-    cmd = [
-        python,
-        "-m",
-        "pip",
-        "install",
-        "--no-index",
-        "--no-deps",
-        "--no-build-isolation",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--target",
-        str(site),
-        *map(str, projects),
-    ]
-    code, seconds = runner.run("install", cmd, cfg["caps"]["install"])
-    names = ", ".join(p.name if p != src else "vpr-bench" for p in projects)
-    if code != 0:
-        detail = f"pip install --no-index --no-deps failed ({runner.stages['install']['status']}); "
-        detail += "the stages ran from the copied sources instead"
-        return [{"name": "install", "status": "FAIL", "detail": detail}], _fallback_path(
-            runner.work, projects
-        )
-    probe = (
-        "import json, importlib.metadata as m, torch, vpr_bench;"
-        "print(json.dumps({'torch': torch.__version__, 'torch_file': torch.__file__,"
-        "'vpr_bench': vpr_bench.__file__,"
-        "'plugins': sorted(e.name for e in m.entry_points(group='vpr_bench')),"
-        "'pytest11': sorted(e.name for e in m.entry_points(group='pytest11'))}))"
-    )
-    env = dict(
-        runner.env, PYTHONPATH=os.pathsep.join([str(site), runner.env.get("PYTHONPATH", "")])
-    )
-    try:
-        found = json.loads(
-            subprocess.run(
-                [python, "-c", probe],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=True,
-            ).stdout
-        )
-    except (subprocess.SubprocessError, ValueError) as exc:
-        return [
-            {"name": "install", "status": "FAIL", "detail": f"installed, not importable: {exc}"}
-        ], str(site)
-    ok = (
-        found["torch"] == torch_before
-        and not found["torch_file"].startswith(str(site))
-        and found["vpr_bench"].startswith(str(site))
-        and {"netvlad", "sare"} <= set(found["plugins"])
-        and "vpr_bench" in found["pytest11"]
-    )
-    detail = (
-        f"{names} installed offline in {seconds:.0f} s (--no-index --no-deps "
-        f"--no-build-isolation --target); torch {found['torch']} untouched; plugins "
-        f"{', '.join(found['plugins'])}"
-    )
-    return [{"name": "install", "status": "PASS" if ok else "FAIL", "detail": detail}], str(site)
-
-
 def _junit(paths: list[Path]) -> dict[str, Any]:
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     cases = []
@@ -450,7 +235,7 @@ def _finish_demo(
         result["checks"] = [{"name": "demo", "status": "FAIL", "detail": f"vpr-bench run {status}"}]
         return result
     records = str(runner.work / "demo" / "lb" / "records")
-    compared = _stage(runner, "demo_compare", dict(cfg, demo_records=records), python)
+    compared = run_stage(runner, "demo_compare", dict(cfg, demo_records=records), python)
     return {**compared, "figures": {**result["figures"], **compared.get("figures", {})}}
 
 
@@ -519,17 +304,17 @@ def main(argv: list[str] | None = None) -> int:
                 state[key] = result[key]
         write_report(out, state)
 
-    merge(_stage(runner, "env", cfg, args.python))
+    merge(run_stage(runner, "env", cfg, args.python))
     cfg["faiss_gpus"] = state["env"].get("faiss_gpus", 0)
     cfg["faiss_available"] = bool(state["env"].get("faiss"))
     if args.skip_install or "install" in skip:
         merge({"checks": [{"name": "install", "status": "SKIP", "detail": "--skip-install"}]})
     else:
-        checks, site = _install(runner, args.python, cfg, state["env"].get("torch", ""))
+        checks, site = install(runner, args.python, cfg, state["env"].get("torch", ""))
         if site:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [site, env.get("PYTHONPATH")]))
         merge({"checks": checks})
-    result = _stage(runner, "synthcity", cfg, args.python)
+    result = run_stage(runner, "synthcity", cfg, args.python)
     cfg["synthcity_folder"] = result.get("synthcity_folder", "")
     merge(result)
     # The demo (a tiny trunk: light on the GPU) runs beside the gpu-marked tests; the timed
@@ -541,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         merge(_finish_demo(runner, demo, args.python, cfg, cfg["reserve_after_demo_s"]))
     for name in ("sidebyside", "mining"):
         if name not in skip:
-            merge(_stage(runner, name, cfg, args.python))
+            merge(run_stage(runner, name, cfg, args.python))
     state["finished_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     failed = [c for c in state["checks"] if c["status"] == "FAIL"]
     state["overall"] = "FAIL" if failed else "PASS"
