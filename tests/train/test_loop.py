@@ -387,11 +387,6 @@ def test_accumulation_with_a_short_last_micro_batch_weights_rows_equally(tmp_pat
         torch.testing.assert_close(params(engine.model)[name], value, rtol=0, atol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loop.py bug: _save_weights builds its sidecar from self._meta(0), so final.json "
-    "always says epoch 0 however many epochs ran",
-)
 def test_final_sidecar_records_the_last_epoch(tmp_path: Path) -> None:
     """final.json of a 3-epoch run says epoch 3, like last.json."""
     outcome = Engine(make_ctx(tmp_path, make_model(), epochs=3), batch_rows=2).run(Toy([0, 1]))

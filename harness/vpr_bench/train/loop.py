@@ -201,7 +201,8 @@ class Engine:
         except Exception as exc:
             self._emit("run-failed", {"error": f"{type(exc).__name__}: {exc}", "step": self.step})
             raise
-        final = self._save_weights("final")
+        last_epoch = int(self.history[-1]["epoch"]) if self.history else 0
+        final = self._save_weights("final", {"epoch": last_epoch})
         best = self.ckpt_dir / "best.pt" if (self.ckpt_dir / "best.pt").exists() else None
         outcome = TrainOutcome(
             self.ctx.run_dir,
