@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,15 +32,8 @@ from vpr_bench.train.tuples import fit
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+    pytest.mark.usefixtures("cuda_true_fp32"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def true_fp32() -> Iterator[None]:
-    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
 def _images(folder: Path, n: int, h: int, w: int, seed: int = 0) -> list[Path]:

@@ -6,7 +6,6 @@ autocast descriptors keep a cosine of at least 0.999 to fp32.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +22,8 @@ from vpr_bench_netvlad.plugin import PREPROCESS
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+    pytest.mark.usefixtures("cuda_true_fp32"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def true_fp32() -> Iterator[None]:
-    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
 def test_vgg16_netvlad_on_cuda(tmp_path: Path) -> None:

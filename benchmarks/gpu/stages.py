@@ -71,6 +71,7 @@ def _nvidia_smi() -> dict[str, str]:
 
 
 def _git_sha(repo: Path) -> str:
+    # Not vpr_bench.provenance.git_sha: the env stage runs before the harness is installed.
     try:
         return subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"],
