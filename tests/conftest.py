@@ -53,3 +53,14 @@ def cuda_true_fp32() -> Iterator[None]:
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     yield
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder on sys.path for throwaway plugin distributions; no plugin selection from env."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.delenv("VPR_BENCH_PLUGINS", raising=False)
+    monkeypatch.delenv("VPR_BENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    return folder

@@ -15,16 +15,6 @@ from vpr_bench.errors import PluginConflictError, PluginError, UnknownNameError
 from vpr_bench.plugins import PluginLoadWarning, PluginManager
 
 
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.delenv("VPR_BENCH_PLUGINS", raising=False)
-    monkeypatch.delenv("VPR_BENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    return folder
-
-
 def _throwaway_entry_points(manager: PluginManager) -> list[str]:
     return [p.name for p in manager.plugins if p.name.startswith("throw")]
 

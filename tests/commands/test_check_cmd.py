@@ -28,14 +28,6 @@ def vpr_bench_models():
 """
 
 
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
-
-
 def test_check_passes_a_conforming_plugin(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_distribution(site, "vpr-bench-throwaway", "throwaway", "vpr_bench_throwaway", "throw-net")
     assert main(["--plugins", "throwaway", "check", "throwaway"]) == 0

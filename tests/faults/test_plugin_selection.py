@@ -11,17 +11,6 @@ from vpr_bench.cli import main
 from vpr_bench.plugins import PluginManager
 
 
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A site folder on sys.path for throwaway plugin distributions; no selection from env."""
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.delenv("VPR_BENCH_PLUGINS", raising=False)
-    monkeypatch.delenv("VPR_BENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    return folder
-
-
 def test_blocking_an_unknown_plugin_warns_with_a_suggestion(
     site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,7 +8,6 @@ identity (plugin versions, benchmark, leaderboard flag) is decided by one rule, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,35 +45,28 @@ def resolve_job(
     settings: EvalSettings,
     outputs: EvalOutputs,
     benchmark: str | None = None,
-    evaluators: Iterable[str] | None = None,
 ) -> EvalJob:
     """Build the frozen :class:`EvalJob` of ``candidate`` on ``target``.
 
     Args:
-        registries: Where evaluators are looked up.
+        registries: Every installed evaluator runs on the job's kNN result.
         candidate: The model under test and its identity.
         target: The evaluation dataset, split, folder and protocol.
         splits: Loads the split (once per run).
         settings: Extraction and search settings.
         outputs: Where the record, predictions and grid go.
         benchmark: The leaderboard group (default: the dataset's name).
-        evaluators: Names of the evaluators to run (default: every installed one).
 
     Raises:
         UsageError: The split has no protocol.
         DataError: The split cannot be read or lacks database or query images.
     """
     split = splits.load(target, for_evaluation=True)
-    chosen = (
-        tuple(registries.evaluators)
-        if evaluators is None
-        else tuple(registries.evaluators.get(n) for n in evaluators)
-    )
     return EvalJob(
         candidate=candidate,
         target=target,
         split=split,
-        evaluators=chosen,
+        evaluators=tuple(registries.evaluators),
         benchmark=benchmark or target.spec.name,
         settings=settings,
         outputs=outputs,
