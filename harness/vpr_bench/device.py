@@ -16,23 +16,25 @@ from vpr_bench.errors import UsageError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["resolve_device"]
+__all__ = ["resolve_device", "torchrun_int"]
 
 
-def _local_rank() -> int:
-    text = os.environ.get("LOCAL_RANK", "0")
+def torchrun_int(name: str, default: int) -> int:
+    """An integer that torchrun sets (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``), or ``default``.
+
+    Raises:
+        UsageError: The variable is set but is not an integer.
+    """
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
     try:
-        return int(text)
+        return int(raw)
     except ValueError:
-        raise UsageError(f"LOCAL_RANK={text!r} is not an integer (set by torchrun).") from None
-
-
-def _world_size() -> int:
-    text = os.environ.get("WORLD_SIZE", "1")
-    try:
-        return int(text)
-    except ValueError:
-        raise UsageError(f"WORLD_SIZE={text!r} is not an integer (set by torchrun).") from None
+        raise UsageError(
+            f"Environment variable {name}={raw!r} is not an integer; torchrun sets it, so unset "
+            "it when not running under torchrun."
+        ) from None
 
 
 def resolve_device(requested: str | torch.device | None = "auto") -> torch.device:
@@ -67,8 +69,8 @@ def resolve_device(requested: str | torch.device | None = "auto") -> torch.devic
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise UsageError(f"--device {device}: CUDA is not available here; use --device cpu.")
-        if device.index is None and _world_size() > 1:
-            return torch.device("cuda", _local_rank())
+        if device.index is None and torchrun_int("WORLD_SIZE", 1) > 1:
+            return torch.device("cuda", torchrun_int("LOCAL_RANK", 0))
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise UsageError(
                 f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s); "

@@ -14,7 +14,6 @@ ranks get an empty ``[0, D]`` array.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vpr_bench.device import resolve_device
+from vpr_bench.device import resolve_device, torchrun_int
 from vpr_bench.errors import UsageError
 
 if TYPE_CHECKING:
@@ -46,27 +45,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise UsageError(
-            f"Environment variable {name}={raw!r} is not an integer; torchrun sets it, so unset "
-            "it when not running under torchrun."
-        ) from None
-
-
 def world_size() -> int:
     """Number of processes (``WORLD_SIZE``, 1 without a launcher)."""
-    return max(1, _env_int("WORLD_SIZE", 1))
+    return max(1, torchrun_int("WORLD_SIZE", 1))
 
 
 def rank() -> int:
     """This process's rank (``RANK``, 0 without a launcher)."""
-    return _env_int("RANK", 0)
+    return torchrun_int("RANK", 0)
 
 
 def is_main_process() -> bool:
