@@ -212,7 +212,7 @@ class Registries:
             IncompatibleError: The loss's batch kind is not produced by the trainer, or the
                 dataset cannot provide it; the message says what would fit.
         """
-        self.models.get(method.model)
+        model = self.models.get(method.model)
         loss = self.losses.get(method.loss)
         trainer = self.trainers.get(method.trainer)
         if loss.batch_kind not in trainer.batch_kinds:
@@ -222,6 +222,13 @@ class Registries:
                 f"but trainer {trainer.name!r} produces "
                 f"{', '.join(k.value for k in trainer.batch_kinds)}. Trainers that fit: "
                 f"{', '.join(fitting) or 'none registered'}."
+            )
+        if loss.batch_kind is BatchKind.REGION_TUPLES and model.regions < 2:
+            fitting = [m.name for m in self.models if m.regions >= 2]
+            raise IncompatibleError(
+                f"Method {method.name!r}: loss {loss.name!r} trains on region descriptors but "
+                f"model {model.name!r} declares none (ModelSpec.regions = {model.regions}). "
+                f"Models with regions: {', '.join(fitting) or 'none registered'}."
             )
         dataset, split = self.dataset_split(train_dataset or method.train_dataset)
         if loss.batch_kind is BatchKind.DOMAIN_PAIRS and "domain-pairs" not in dataset.provides:

@@ -75,11 +75,20 @@ class BatchKind(StrEnum):
     negatives [B,N,D]``; ``places`` (P places x K views, in-batch mining): ``descriptors
     [P*K,D], labels [P*K]``; ``domain-pairs`` (day/night, clear/fog): ``domain_a [B,D],
     domain_b [B,D]``, row i of both the same place. Descriptors arrive L2-normalised.
+
+    ``region-tuples`` (SFRS, ClusVPR; the ``region-generations`` trainer, models declaring
+    ``ModelSpec.regions``): ``anchors [B,R,L]`` (the query's R region descriptors, region 0 the
+    global one), ``pairs [B,1+N,R,L]`` (the easiest positive, then N negatives),
+    ``sim_diff [B,P,R,R]`` (the student's similarities between the query's regions and the
+    regions of P difficult positives), ``sim_diff_teacher [B,P,R,R]`` (the same from the
+    previous generation's model, no gradient), ``diff_mask [B,P]`` (bool, False where a tuple
+    has fewer than P difficult positives) and ``generation`` (int, 0 first).
     """
 
     TUPLES = "tuples"
     PLACES = "places"
     DOMAIN_PAIRS = "domain-pairs"
+    REGION_TUPLES = "region-tuples"
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,9 @@ class ModelSpec:
             ``prepare(model, config, images: Iterable[Tensor [B,3,H,W]], seed: int) -> None``
             (NetVLAD: k-means centroids of local descriptors). ``images`` yields preprocessed
             batches of training images in a random order.
+        regions: How many region descriptors ``model(images, regions=True)`` returns per
+            image (``[B, regions, D]``, region 0 equal to the eval descriptor); 0 for a model
+            without regions. Losses of the ``region-tuples`` kind need it.
     """
 
     name: str
@@ -108,11 +120,17 @@ class ModelSpec:
     summary: str = ""
     leaderboard: bool = True
     prepare: LazyCallable | None = None
+    regions: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _check_name("ModelSpec", self.name))
         _check_callable(f"ModelSpec({self.name})", "build", self.build)
         _check_callable(f"ModelSpec({self.name})", "prepare", self.prepare, optional=True)
+        if isinstance(self.regions, bool) or not isinstance(self.regions, int) or self.regions < 0:
+            raise ValueError(
+                f"ModelSpec({self.name}).regions must be an int >= 0 (0: no regions), "
+                f"not {self.regions!r}."
+            )
 
 
 @dataclass(frozen=True)
