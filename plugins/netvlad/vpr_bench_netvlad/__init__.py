@@ -5,6 +5,8 @@ Public API (imported lazily so that loading the plugin does not import torch):
 * :class:`vpr_bench_netvlad.layer.NetVLAD`, :func:`vpr_bench_netvlad.layer.vlad_to_descriptor`
 * :class:`vpr_bench_netvlad.model.NetVLADModel`, :func:`vpr_bench_netvlad.model.build_netvlad`
 * :class:`vpr_bench_netvlad.config.NetVLADConfig`
+* :func:`vpr_bench_netvlad.regions.region_vlads`, ``region_descriptors``, ``REGION_NAMES``,
+  ``REGION_COUNT`` (SFRS's nine region descriptors)
 * :func:`vpr_bench_netvlad.prepare.prepare_netvlad` (the model's k-means ``prepare`` step)
 * :func:`vpr_bench_netvlad.centroids.compute_centroids`, ``save_centroids``, ``load_centroids``
 * :func:`vpr_bench_netvlad.checkpoint.load_openibl_checkpoint`, ``LoadedCheckpoint``
@@ -23,6 +25,10 @@ _EXPORTS = {
     "NetVLADModel": "model",
     "build_netvlad": "model",
     "NetVLADConfig": "config",
+    "REGION_COUNT": "regions",
+    "REGION_NAMES": "regions",
+    "region_descriptors": "regions",
+    "region_vlads": "regions",
     "compute_centroids": "centroids",
     "save_centroids": "centroids",
     "load_centroids": "centroids",
