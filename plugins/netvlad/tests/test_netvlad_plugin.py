@@ -41,6 +41,7 @@ def test_model_and_method_specs(registries: Registries) -> None:
     pre = model.preprocess
     assert (pre.mean, pre.std, pre.scale_255) == (MATCONVNET.mean, MATCONVNET.std, True)
     assert pre.train_size == (480, 640) and pre.test_policy == ResizePolicy.hard(480, 640)
+    assert model.regions == 9  # SFRS's region descriptors, forward(images, regions=True)
     method = registries.methods.get("netvlad")
     assert (method.model, method.loss, method.trainer) == ("netvlad", "triplet", "triplet-mining")
     assert method.train_dataset == "pitts30k-train"

@@ -10,7 +10,9 @@ import torch
 
 from vpr_bench.errors import ConfigError
 from vpr_bench_netvlad import REGION_COUNT, REGION_NAMES, region_descriptors, region_vlads
+from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_netvlad.layer import NetVLAD, vlad_to_descriptor
+from vpr_bench_netvlad.model import NetVLADModel, build_netvlad
 
 RTOL, ATOL = 1e-8, 1e-9  # float64 tolerances of the oracle README
 
@@ -95,6 +97,44 @@ def test_two_by_two_map_regions_are_single_locations() -> None:
         torch.testing.assert_close(vlads[:, 5 + q], layer(features[:, :, r : r + 1, c : c + 1]))
 
 
+@pytest.fixture(scope="module")
+def tiny_model() -> NetVLADModel:
+    return build_netvlad(NetVLADConfig(backbone="tiny", num_clusters=8, pretrained=None, seed=3))
+
+
+def test_model_regions_match_the_eval_descriptor(tiny_model: NetVLADModel) -> None:
+    assert NetVLADModel.region_count == REGION_COUNT == 9
+    model = tiny_model.eval()
+    images = torch.randn(2, 3, 120, 160)  # tiny trunk: 15x20 map, uneven quarters
+    with torch.no_grad():
+        assert model.local_features(images).shape[2:] == (15, 20)
+        regions = model(images, regions=True)
+        plain = model(images)
+    assert regions.shape == (2, 9, model.descriptor_dim) and regions.dtype == torch.float32
+    torch.testing.assert_close(regions.norm(dim=2), torch.ones(2, 9))
+    torch.testing.assert_close(regions[:, 0], plain, rtol=0, atol=1e-6)
+    double = build_netvlad(NetVLADConfig(backbone="tiny", num_clusters=8, pretrained=None, seed=3))
+    double = double.double().eval()
+    with torch.no_grad():
+        regions64 = double(images.double(), regions=True)
+        plain64 = double(images.double())
+    torch.testing.assert_close(regions64[:, 0], plain64, rtol=1e-10, atol=1e-12)
+
+
+def test_model_regions_backward(tiny_model: NetVLADModel) -> None:
+    model = tiny_model.train()
+    model.zero_grad()
+    images = torch.randn(2, 3, 64, 80)
+    regions = model(images, regions=True)  # [2, 9, L]
+    score = torch.einsum("ar,bsr->abs", regions[0], regions[1:])
+    score.sum().backward()
+    grads = {name: p.grad for name, p in model.named_parameters()}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+    assert grads["net_vlad.centroids"].abs().sum() > 0  # type: ignore[union-attr]
+    assert grads["net_vlad.conv.weight"].abs().sum() > 0  # type: ignore[union-attr]
+    assert grads["trunk.0.weight"].abs().sum() > 0  # type: ignore[union-attr]
+
+
 def test_too_small_map_is_refused() -> None:
     layer = NetVLAD(4, 8)
     message = (
@@ -108,3 +148,18 @@ def test_too_small_map_is_refused() -> None:
         region_descriptors(torch.randn(1, 8, 3, 1), layer)
     with pytest.raises(ValueError, match="local features"):
         region_vlads(torch.randn(1, 7, 4, 4), layer)
+
+
+def test_model_refuses_too_small_images(tiny_model: NetVLADModel) -> None:
+    images = torch.randn(1, 3, 8, 64)  # tiny trunk (stride 8): a 1x8 map
+    with pytest.raises(ConfigError) as info:
+        tiny_model(images, regions=True)
+    text = str(info.value)
+    assert "\n" not in text
+    assert text == (
+        "feature map 1x8 from 8x64 images cannot be split into 2x2 regions; "
+        "use images at least 16 pixels high (trainer.height)."
+    )
+    with torch.no_grad():
+        bigger = tiny_model.eval()(torch.randn(1, 3, 16, 64), regions=True)
+    assert bigger.shape == (1, 9, tiny_model.descriptor_dim)

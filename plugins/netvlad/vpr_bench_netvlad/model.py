@@ -11,6 +11,7 @@ from vpr_bench.errors import ConfigError
 from vpr_bench_netvlad.backbones import build_trunk, freeze_before
 from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_netvlad.layer import NetVLAD, vlad_to_descriptor
+from vpr_bench_netvlad.regions import REGION_COUNT, region_descriptors
 
 __all__ = ["NetVLADModel", "build_netvlad"]
 
@@ -28,7 +29,11 @@ class NetVLADModel(nn.Module):
 
     Attributes:
         descriptor_dim: ``num_clusters * local_dim`` (32 768 for VGG16 with K = 64).
+        region_count: 9, the region descriptors ``forward(images, regions=True)`` returns per
+            image (SFRS; the ``netvlad`` ModelSpec's ``regions``).
     """
+
+    region_count: int = REGION_COUNT
 
     def __init__(
         self,
@@ -68,11 +73,31 @@ class NetVLADModel(nn.Module):
         """Unnormalised ``[B, K, D]`` VLAD of preprocessed images."""
         return self.net_vlad(self.local_features(images))  # type: ignore[no-any-return]
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Map ``[B, 3, H, W]`` preprocessed images to L2-normalised ``[B, K * D]`` descriptors."""
+    def forward(self, images: torch.Tensor, regions: bool = False) -> torch.Tensor:
+        """Map preprocessed images to L2-normalised descriptors.
+
+        Args:
+            images: ``[B, 3, H, W]`` preprocessed images.
+            regions: Return SFRS's nine region descriptors instead of the image descriptor
+                (see :mod:`vpr_bench_netvlad.regions`).
+
+        Returns:
+            ``[B, K * D]``, or ``[B, 9, K * D]`` with ``regions=True`` (region 0, the whole
+            image, equals the default output up to rounding).
+
+        Raises:
+            ValueError: ``images`` is not ``[B, 3, H, W]``.
+            ConfigError: ``regions=True`` and the feature map is smaller than 2x2.
+        """
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(
                 f"NetVLADModel expects images [B, 3, H, W], got {tuple(images.shape)}."
+            )
+        if regions:
+            return region_descriptors(
+                self.local_features(images),
+                self.net_vlad,
+                image_size=(int(images.shape[2]), int(images.shape[3])),
             )
         return vlad_to_descriptor(self.vlad(images))
 

@@ -141,6 +141,7 @@ def vpr_bench_models() -> Iterator[ModelSpec]:
         config_cls="vpr_bench_netvlad.config:NetVLADConfig",
         preprocess=PREPROCESS,
         prepare="vpr_bench_netvlad.prepare:prepare_netvlad",
+        regions=9,
         summary="VGG16 to conv5_3 + NetVLAD-64 (32768-d), OpenIBL layout; ResNet/tiny trunks too",
     )
 
