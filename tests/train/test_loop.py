@@ -344,12 +344,6 @@ def test_ctrl_c_mid_step_saves_a_checkpoint_that_resumes_identically(tmp_path: P
     assert_equal(params(resumed.model), params(reference.model))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loop.py bug: the epoch's mean loss only covers steps run after a mid-epoch resume "
-    "(Engine.run starts `losses = []` afresh), so history/summary differ from the uninterrupted "
-    "run (NaN when resumed at the epoch's end)",
-)
 def test_resumed_epoch_reports_the_same_mean_loss_as_an_uninterrupted_one(tmp_path: Path) -> None:
     """A run crashed after the step-2 checkpoint and resumed records the same epoch loss."""
     options = dict(checkpoint_every_steps=2)
@@ -371,12 +365,6 @@ def test_resumed_epoch_reports_the_same_mean_loss_as_an_uninterrupted_one(tmp_pa
     assert outcome.history[0]["loss"] == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loop.py bug: _optimizer_step divides each micro-batch's mean loss by the number of "
-    "micro-batches, so a short last micro-batch (rows not a multiple of batch_rows) is "
-    "over-weighted instead of matching one step on the concatenated rows",
-)
 def test_accumulation_with_a_short_last_micro_batch_weights_rows_equally(tmp_path: Path) -> None:
     """accum_steps=2 over micro-batches of 2 and 1 rows equals one step on the 3-row mean."""
     engine = Engine(make_ctx(tmp_path, make_model(), accum_steps=2), batch_rows=2)

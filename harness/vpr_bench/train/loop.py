@@ -34,6 +34,7 @@ from vpr_bench.train.validate import check_val_split, validate
 
 __all__ = [
     "Engine",
+    "EpochHooks",
     "NonFiniteLossError",
     "Paradigm",
     "TrainingInterruptedError",
@@ -72,6 +73,27 @@ class Paradigm(Protocol):
         """Restore :meth:`state_dict`."""
 
 
+class EpochHooks(Protocol):
+    """Optional methods a :class:`Paradigm` may add to shape the run beyond plain epochs.
+
+    The region-generations trainer uses them to run generations: each generation a fresh
+    optimiser and schedule, a teacher, a re-initialised student.
+    """
+
+    def total_epochs(self) -> int:
+        """Epochs in the whole run (default: ``trainer.epochs``)."""
+
+    def begin_epoch(self, engine: Engine, epoch: int) -> None:
+        """Prepare ``epoch`` before its first round.
+
+        Also called after resuming at the epoch's start, not when resuming in its middle; it
+        must be deterministic given the restored state.
+        """
+
+    def epoch_info(self, epoch: int) -> dict[str, Any]:
+        """Extra fields of the epoch's history record and ``epoch-ended`` event."""
+
+
 class Engine:
     """Runs a :class:`Paradigm` under a :class:`TrainContext`.
 
@@ -79,6 +101,10 @@ class Engine:
         ctx: The run's context; ``ctx.config`` is a :class:`~vpr_bench.train.options.LoopConfig`
             (or subclass).
         batch_rows: Plan rows per micro-batch (global, over all ranks).
+
+    Attributes:
+        epoch: The run epoch being trained (0-based).
+        step: Optimiser steps taken so far.
     """
 
     def __init__(self, ctx: TrainContext, batch_rows: int) -> None:
@@ -103,10 +129,12 @@ class Engine:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
         self.ckpt_dir = ctx.run_dir / "checkpoints"
         self.step = 0
+        self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, float] = {}
         self.bad_epochs = 0
         self.skipped = 0
+        self._epoch_losses: list[float] = []
         self._bad_run = 0
         self._safe: tuple[int, int, int, torch.Tensor | None] | None = None
         self.jitter = ColorJitter.from_config(self.cfg.color_jitter)
@@ -124,8 +152,17 @@ class Engine:
         """``images[indices]`` for training, jittered per image (key: seed, step, micro, index)."""
         return images.batch(indices, self.jitter, (self.ctx.seed, self.step, self._micro))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Descriptors of a training batch, under autocast when AMP is on."""
+    def forward(
+        self, images: torch.Tensor, *, module: torch.nn.Module | None = None, **kwargs: Any
+    ) -> torch.Tensor:
+        """Descriptors of a training batch, under autocast when AMP is on.
+
+        Args:
+            images: ``[B, 3, H, W]`` preprocessed images (moved to the device here).
+            module: Run this module instead of the (DDP-wrapped) model being trained, e.g. a
+                frozen teacher.
+            **kwargs: Passed to the model's forward (``regions=True`` for region descriptors).
+        """
         images = images.to(self.device, non_blocking=True)
         autocast = (
             torch.autocast(self.device.type, dtype=self.amp_dtype)
@@ -133,8 +170,13 @@ class Engine:
             else nullcontext()
         )
         with autocast:
-            out: torch.Tensor = self.ddp_model(images)
+            out: torch.Tensor = (module if module is not None else self.ddp_model)(images, **kwargs)
         return out.float()
+
+    def reset_optimizer(self) -> None:
+        """A fresh optimiser and schedule over the model's parameters (a new generation)."""
+        self.optimizer = build_optimizer(self.model.parameters(), self.cfg)
+        self.scheduler = build_scheduler(self.optimizer, self.cfg)
 
     def shard(self, rows: torch.Tensor) -> torch.Tensor:
         """This rank's share of a global batch (padded by repetition to a multiple of W)."""
@@ -165,9 +207,15 @@ class Engine:
         )
         self.model.train()
         self._safe = (epoch, round_idx, pos, plan)
+        total_epochs = getattr(paradigm, "total_epochs", None)
+        n_epochs = int(total_epochs()) if callable(total_epochs) else self.cfg.epochs
+        begin_epoch = getattr(paradigm, "begin_epoch", None)
         try:
-            while epoch < self.cfg.epochs:
-                losses: list[float] = []
+            while epoch < n_epochs:
+                losses = self._epoch_losses
+                self.epoch = epoch
+                if callable(begin_epoch) and round_idx == 0 and pos == 0 and plan is None:
+                    begin_epoch(self, epoch)
                 n_rounds = paradigm.rounds(epoch)
                 while round_idx < n_rounds:
                     if plan is None:
@@ -185,8 +233,10 @@ class Engine:
                             self._save("last", paradigm, epoch, round_idx, pos, plan)
                     plan, round_idx = None, round_idx + 1
                     self._safe = (epoch, round_idx, 0, None)
-                stop = self._end_epoch(epoch, losses)
-                epoch, round_idx = epoch + 1, 0
+                info = getattr(paradigm, "epoch_info", None)
+                stop = self._end_epoch(epoch, losses, info(epoch) if callable(info) else None)
+                self._epoch_losses = []
+                epoch, round_idx, pos = epoch + 1, 0, 0
                 self._safe = (epoch, 0, 0, None)
                 self._save("last", paradigm, epoch, 0, 0, None)
                 if stop:
@@ -234,6 +284,10 @@ class Engine:
             micro.append(rows)
             pos += len(rows)
         self.optimizer.zero_grad(set_to_none=True)
+        sizes = [len(rows) for rows in micro]
+        # Each micro-batch's mean loss is weighted by its share of the step's rows, so the step
+        # follows the mean over all its rows (a short last micro-batch counts for its rows).
+        equal = len(set(sizes)) == 1
         total = 0.0
         finite = True
         for i, rows in enumerate(micro):
@@ -241,7 +295,8 @@ class Engine:
             sync: Any = nullcontext() if last else self.ddp_model.no_sync()  # type: ignore[operator]
             with sync:
                 self._micro = i
-                loss = paradigm.loss(self, self.shard(rows)) / len(micro)
+                loss = paradigm.loss(self, self.shard(rows))
+                loss = loss / len(micro) if equal else loss * (sizes[i] / sum(sizes))
                 if not torch.isfinite(loss.detach()):
                     finite = False
                 self.scaler.scale(loss).backward()
@@ -277,10 +332,13 @@ class Engine:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item() == 0.0)
 
-    def _end_epoch(self, epoch: int, losses: list[float]) -> bool:
+    def _end_epoch(
+        self, epoch: int, losses: list[float], info: dict[str, Any] | None = None
+    ) -> bool:
         lr = float(self.optimizer.param_groups[0]["lr"])
         record: dict[str, Any] = {
             "epoch": epoch + 1,
+            **(info or {}),
             "step": self.step,
             "lr": lr,
             "skipped_steps": self.skipped,
@@ -359,6 +417,7 @@ class Engine:
                 "skipped": self.skipped,
                 "best": dict(self.best),
                 "history": _tensor_free(self.history),
+                "epoch_losses": torch.tensor(self._epoch_losses, dtype=torch.float64),
             },
         }
         path = train_state.save_train_state(self.ckpt_dir / f"{name}.pt", state, self._meta(epoch))
@@ -384,6 +443,8 @@ class Engine:
         loop = state["loop"]
         self.step, self.bad_epochs, self.skipped = loop["step"], loop["bad_epochs"], loop["skipped"]
         self.best, self.history = dict(loop["best"]), list(loop["history"])
+        saved_losses = loop.get("epoch_losses")
+        self._epoch_losses = [] if saved_losses is None else saved_losses.tolist()
         plan = loop["plan"] if loop["has_plan"] else None
         log.info("Resumed at epoch %d, step %d.", loop["epoch"], self.step)
         return int(loop["epoch"]), int(loop["round"]), int(loop["pos"]), plan
