@@ -3,6 +3,11 @@
 Resolution order (later wins): the dataclass defaults of the model, loss and trainer configs;
 the method's profile (``MethodSpec.profiles[name]``); a TOML file (``--config``); ``--set``
 overrides. Keys are dotted: ``model.num_clusters``, ``loss.margin``, ``trainer.lr``, ``seed``.
+
+Once resolved, declared ranges are checked (:func:`~vpr_bench.ranges.check_ranges`), then each
+section's optional ``check(experiment)`` method runs: the place for rules between options (a
+pool at least as large as what is drawn from it; one loss temperature per trainer generation).
+It raises :class:`~vpr_bench.errors.ConfigError` naming the keys.
 """
 
 from __future__ import annotations
@@ -104,7 +109,8 @@ def resolve_experiment(
     Raises:
         UnknownNameError: Unknown profile.
         ConfigError: Unknown key or bad value in any layer (the message names the layer), or
-            a numeric option outside its declared range (the message names the key).
+            a numeric option outside its declared range (the message names the key), or
+            options that contradict each other (a section's ``check``).
     """
     model = registries.models.get(method.model)
     loss = registries.losses.get(method.loss)
@@ -139,4 +145,8 @@ def resolve_experiment(
     if not config.train_dataset:
         config.train_dataset = method.train_dataset
     check_ranges(config)
+    for section in (config.model, config.loss, config.trainer):
+        check = getattr(section, "check", None)
+        if callable(check):
+            check(config)
     return config
