@@ -15,8 +15,10 @@ Most trainers describe *what* to train on and let the :class:`Engine` run the lo
   :class:`PlaceBatchesConfig`, :class:`DomainPairsConfig`) are subclasses too.
 * Data helpers: :class:`ImageTensors` (training images as normalised tensors, colour jitter
   keyed per image), :func:`training_descriptors` (descriptors for mining), :class:`TupleMiner`
-  and :func:`training_ground_truth` (hard-negative mining), :class:`ColorJitter`,
-  :func:`gather_sharded` and :func:`unwrap` (DDP), :func:`seed_everything`.
+  and :func:`training_ground_truth` (hard-negative mining), :func:`jaccard_distances` and
+  :func:`select_difficult_positives` (SFRS's k-reciprocal re-ranking and difficult positives),
+  :class:`ColorJitter`, :func:`gather_sharded` and :func:`unwrap` (DDP),
+  :func:`seed_everything`.
 * The built-in triplet loss (:class:`TripletLoss`, :class:`TripletConfig`) that tuple losses
   build on.
 * Running a method: :func:`load_training_data` and :func:`train_method` (what
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from vpr_bench.train.mining import TrainingGroundTruth, TupleMiner, training_ground_truth
     from vpr_bench.train.options import LoopConfig
     from vpr_bench.train.places import PlaceBatchesConfig
+    from vpr_bench.train.rerank import jaccard_distances, select_difficult_positives
     from vpr_bench.train.setup import seed_everything
     from vpr_bench.train.tuples import TripletMiningConfig
 
@@ -76,6 +79,8 @@ _EXPORTS: dict[str, str] = {
     "training_ground_truth": "vpr_bench.train.mining",
     "LoopConfig": "vpr_bench.train.options",
     "PlaceBatchesConfig": "vpr_bench.train.places",
+    "jaccard_distances": "vpr_bench.train.rerank",
+    "select_difficult_positives": "vpr_bench.train.rerank",
     "seed_everything": "vpr_bench.train.setup",
     "TripletMiningConfig": "vpr_bench.train.tuples",
 }
@@ -99,10 +104,12 @@ __all__ = [
     "TripletMiningConfig",
     "TupleMiner",
     "gather_sharded",
+    "jaccard_distances",
     "load_training_data",
     "prepare_model",
     "resume_training",
     "seed_everything",
+    "select_difficult_positives",
     "train_method",
     "training_descriptors",
     "training_ground_truth",
