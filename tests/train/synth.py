@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from vpr_bench.data.split import GeoSplit, ImageRecord
@@ -129,6 +131,132 @@ def tiny_context(
         config=config,
         train_split=train,
         val_split=val,
+        preprocess=IMAGENET,
+        run_dir=run_dir,
+        seed=7,
+        resume=resume,
+        **kwargs,
+    )
+
+
+class RegionTinyGeM(torch.nn.Module):
+    """The tiny GeM model with three regions: whole image, left half, right half.
+
+    ``forward(images)`` is region 0; ``forward(images, regions=True)`` gives ``[B, 3, D]``.
+    """
+
+    region_count = 3
+
+    def __init__(self) -> None:
+        from vpr_bench.builtin.tiny_model import TinyGeMConfig, build_tiny_gem
+
+        super().__init__()
+        self.base = build_tiny_gem(TinyGeMConfig(width=4, dim=16, norm="none", seed=0))
+        self.descriptor_dim = self.base.descriptor_dim
+
+    def _pool(self, feats: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.base.proj(self.base.pool(feats)), dim=1)
+
+    def forward(self, images: torch.Tensor, regions: bool = False) -> torch.Tensor:
+        feats = self.base.features(images)
+        whole = self._pool(feats)
+        if not regions:
+            return whole
+        half = feats.shape[3] // 2
+        parts = [whole, self._pool(feats[..., :half]), self._pool(feats[..., half:])]
+        return torch.stack(parts, dim=1)
+
+
+class ToyRegionLoss(torch.nn.Module):
+    """A small ``region-tuples`` loss: SARE-ind on global regions plus the teacher's soft term.
+
+    Records the shapes and generations it was called with (``calls``).
+    """
+
+    def __init__(self, temperature: float = 0.1, soft_weight: float = 0.5) -> None:
+        super().__init__()
+        self.temperature = temperature
+        self.soft_weight = soft_weight
+        self.calls: list[dict[str, object]] = []
+        self.checked: int | None = None
+
+    def check_generations(self, generations: int) -> None:
+        self.checked = generations
+
+    def forward(
+        self,
+        anchors: torch.Tensor,
+        pairs: torch.Tensor,
+        sim_diff: torch.Tensor,
+        sim_diff_teacher: torch.Tensor,
+        diff_mask: torch.Tensor,
+        generation: int,
+    ) -> torch.Tensor:
+        self.calls.append(
+            {
+                "anchors": tuple(anchors.shape),
+                "pairs": tuple(pairs.shape),
+                "sim_diff": tuple(sim_diff.shape),
+                "mask": diff_mask.clone(),
+                "generation": generation,
+                "teacher_grad": sim_diff_teacher.requires_grad,
+            }
+        )
+        sims = torch.einsum("bl,bml->bm", anchors[:, 0], pairs[:, :, 0]) / self.temperature
+        hard = F.softplus(sims[:, 1:] - sims[:, :1]).mean()
+        student = sim_diff[:, :, 0, :] / self.temperature  # [B, P, R]
+        teacher = sim_diff_teacher[:, :, 0, :] / self.temperature
+        mask = diff_mask[:, :, None].expand_as(student).reshape(len(student), -1)
+        neg_inf = torch.finfo(student.dtype).min
+        log_p = torch.log_softmax(student.reshape(len(student), -1).masked_fill(~mask, neg_inf), 1)
+        target = torch.softmax(teacher.reshape(len(teacher), -1).masked_fill(~mask, neg_inf), 1)
+        soft = -(target * log_p).masked_fill(~mask, 0.0).sum(1).mean()
+        return hard + (self.soft_weight if generation > 0 else 0.0) * soft
+
+
+def region_context(
+    root: Path,
+    run_dir: Path,
+    *,
+    generations: int = 3,
+    epochs: int = 2,
+    resume: bool = False,
+    checkpoint_every_steps: int = 2,
+    emit=None,
+    loss: torch.nn.Module | None = None,
+    **overrides: object,
+):
+    """A deterministic region-generations context on the tiny strip (the same on every call)."""
+    from vpr_bench.specs import IMAGENET
+    from vpr_bench.train.context import TrainContext
+    from vpr_bench.train.generations import RegionGenerationsConfig
+
+    train = make_split(root, "train", seed=1, n_db=32, n_q=16, spacing_m=2.5)
+    options = dict(
+        generations=generations,
+        epochs=epochs,
+        lr=0.01,
+        cache_queries=8,
+        neg_num=3,
+        neg_pool=16,
+        pos_num=3,
+        pos_pool=5,
+        rerank_k1=6,
+        tuples_per_step=2,
+        cache_images=True,
+        checkpoint_every_steps=checkpoint_every_steps,
+        step_size=1,
+        gamma=0.5,
+        color_jitter=(0.7, 0.7, 0.7, 0.5),
+    )
+    options.update(overrides)
+    config = RegionGenerationsConfig(**options)  # type: ignore[arg-type]
+    kwargs = {"emit": emit} if emit is not None else {}
+    return TrainContext(
+        model=RegionTinyGeM(),
+        loss=loss if loss is not None else ToyRegionLoss(),
+        config=config,
+        train_split=train,
         preprocess=IMAGENET,
         run_dir=run_dir,
         seed=7,

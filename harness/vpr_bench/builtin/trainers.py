@@ -1,4 +1,4 @@
-"""Built-in trainers: triplet mining (OpenIBL), place batches, domain pairs."""
+"""Built-in trainers: triplet mining, region generations, place batches, domain pairs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ _TRAIN = "vpr_bench.train"
 
 @hookimpl
 def vpr_bench_trainers() -> Iterator[TrainerSpec]:
-    """Register ``triplet-mining``, ``place-batches`` and ``domain-pairs``."""
+    """Register ``triplet-mining``, ``region-generations``, ``place-batches``, ``domain-pairs``."""
     yield TrainerSpec(
         name="triplet-mining",
         fit=f"{_TRAIN}.tuples:fit",
@@ -20,6 +20,14 @@ def vpr_bench_trainers() -> Iterator[TrainerSpec]:
         config_cls=f"{_TRAIN}.tuples:TripletMiningConfig",
         summary="OpenIBL cache-refresh loop: hardest of 1000 random negatives beyond 25 m, "
         "nearest positive within 10 m",
+    )
+    yield TrainerSpec(
+        name="region-generations",
+        fit=f"{_TRAIN}.generations:fit",
+        batch_kinds=(BatchKind.REGION_TUPLES,),
+        config_cls=f"{_TRAIN}.generations:RegionGenerationsConfig",
+        summary="SFRS generations: teacher region similarities as soft labels, difficult "
+        "positives by k-reciprocal re-ranking (OpenIBL netvlad_img_sfrs)",
     )
     yield TrainerSpec(
         name="place-batches",

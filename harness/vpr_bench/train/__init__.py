@@ -7,12 +7,15 @@ Most trainers describe *what* to train on and let the :class:`Engine` run the lo
 * :class:`TrainContext` / :class:`TrainOutcome`: what ``fit`` receives and returns (model, loss,
   the trainer's config, training and validation splits, device, seed, run folder, events).
 * :class:`Paradigm`: the protocol a trainer implements (rounds per epoch, a plan of image
-  indices per round, a loss over plan rows, optional tensor state to checkpoint).
+  indices per round, a loss over plan rows, optional tensor state to checkpoint), and
+  :class:`EpochHooks`, its optional additions (run length, a hook at each epoch's start,
+  extra history fields) with which :class:`RegionGenerationsParadigm` runs generations.
 * :class:`Engine`: runs a paradigm: optimiser and schedule, AMP, accumulation, clipping, the
   non-finite-loss guard, validation and best checkpoint, early stopping, exact resumption, DDP.
 * :class:`LoopConfig`: the loop's options (``trainer.*`` keys); subclass it for your own
   options. The built-in trainers' configs (:class:`TripletMiningConfig`,
-  :class:`PlaceBatchesConfig`, :class:`DomainPairsConfig`) are subclasses too.
+  :class:`PlaceBatchesConfig`, :class:`DomainPairsConfig`, :class:`RegionGenerationsConfig`)
+  are subclasses too.
 * Data helpers: :class:`ImageTensors` (training images as normalised tensors, colour jitter
   keyed per image), :func:`training_descriptors` (descriptors for mining), :class:`TupleMiner`
   and :func:`training_ground_truth` (hard-negative mining), :func:`jaccard_distances` and
@@ -45,8 +48,15 @@ if TYPE_CHECKING:
     from vpr_bench.train.context import TrainContext, TrainOutcome
     from vpr_bench.train.distributed import gather_sharded, unwrap
     from vpr_bench.train.domain_pairs import DomainPairsConfig
+    from vpr_bench.train.generations import RegionGenerationsConfig, RegionGenerationsParadigm
     from vpr_bench.train.images import ImageTensors, training_descriptors
-    from vpr_bench.train.loop import Engine, NonFiniteLossError, Paradigm, TrainingInterruptedError
+    from vpr_bench.train.loop import (
+        Engine,
+        EpochHooks,
+        NonFiniteLossError,
+        Paradigm,
+        TrainingInterruptedError,
+    )
     from vpr_bench.train.mining import TrainingGroundTruth, TupleMiner, training_ground_truth
     from vpr_bench.train.options import LoopConfig
     from vpr_bench.train.places import PlaceBatchesConfig
@@ -70,7 +80,10 @@ _EXPORTS: dict[str, str] = {
     "DomainPairsConfig": "vpr_bench.train.domain_pairs",
     "ImageTensors": "vpr_bench.train.images",
     "training_descriptors": "vpr_bench.train.images",
+    "RegionGenerationsConfig": "vpr_bench.train.generations",
+    "RegionGenerationsParadigm": "vpr_bench.train.generations",
     "Engine": "vpr_bench.train.loop",
+    "EpochHooks": "vpr_bench.train.loop",
     "NonFiniteLossError": "vpr_bench.train.loop",
     "Paradigm": "vpr_bench.train.loop",
     "TrainingInterruptedError": "vpr_bench.train.loop",
@@ -89,11 +102,14 @@ __all__ = [
     "ColorJitter",
     "DomainPairsConfig",
     "Engine",
+    "EpochHooks",
     "ImageTensors",
     "LoopConfig",
     "NonFiniteLossError",
     "Paradigm",
     "PlaceBatchesConfig",
+    "RegionGenerationsConfig",
+    "RegionGenerationsParadigm",
     "TrainContext",
     "TrainOutcome",
     "TrainingData",
