@@ -1,7 +1,7 @@
 """SFRS for vpr-bench: the region-level loss of OpenIBL's SFRS trainer, on NetVLAD.
 
 Public API: :class:`vpr_bench_sfrs.loss.SFRSLoss`, :class:`~.loss.SFRSConfig`,
-and :func:`~.loss.hard_negative_regions`
+:func:`~.loss.hard_negative_regions` and :func:`vpr_bench_sfrs.checkpoint.load_sfrs_weights`
 (imported lazily, so loading the plugin does not import torch). The loss's options are the
 ``loss.*`` experiment keys; the model is the NetVLAD plugin's ``netvlad``.
 """
@@ -18,6 +18,7 @@ _EXPORTS = {
     "SFRSConfig": "loss",
     "SFRSLoss": "loss",
     "hard_negative_regions": "loss",
+    "load_sfrs_weights": "checkpoint",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]
