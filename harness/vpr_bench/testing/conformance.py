@@ -3,8 +3,8 @@
 The contracts are those of :class:`~vpr_bench.specs.ModelSpec` (descriptor shape, unit norm,
 batch independence, gradients, state dict) and :class:`~vpr_bench.specs.LossSpec` (a finite,
 differentiable scalar over the batch of its :class:`~vpr_bench.specs.BatchKind`, with tuples
-independent of each other). Subclass one in your plugin's tests and set its class attributes;
-pytest runs every check::
+independent of each other for the ``tuples`` and ``region-tuples`` kinds). Subclass one in your
+plugin's tests and set its class attributes; pytest runs every check::
 
     from vpr_bench.testing import LossConformance, ModelConformance
 
@@ -35,6 +35,35 @@ from vpr_bench.specs import BatchKind, LossSpec, ModelSpec
 from vpr_bench.weights import safe_load
 
 __all__ = ["LossConformance", "ModelConformance", "make_loss_batch"]
+
+LossInput = torch.Tensor | int
+"""One argument of a loss's forward: a tensor, or (``region-tuples``) the int generation."""
+
+_ARGUMENT_NAMES: dict[BatchKind, tuple[str, ...]] = {
+    BatchKind.TUPLES: ("anchors", "positives", "negatives"),
+    BatchKind.PLACES: ("descriptors", "labels"),
+    BatchKind.DOMAIN_PAIRS: ("domain_a", "domain_b"),
+    BatchKind.REGION_TUPLES: (
+        "anchors",
+        "pairs",
+        "sim_diff",
+        "sim_diff_teacher",
+        "diff_mask",
+        "generation",
+    ),
+}
+"""The forward arguments of each batch kind, in order (for messages)."""
+
+_UNIT_ARGUMENTS: dict[BatchKind, tuple[int, ...]] = {
+    BatchKind.TUPLES: (0, 1, 2),
+    BatchKind.PLACES: (0,),
+    BatchKind.DOMAIN_PAIRS: (0, 1),
+    BatchKind.REGION_TUPLES: (0, 1),
+}
+"""The arguments that are L2-normalised descriptors (the others, e.g. similarities, are not)."""
+
+_INDEPENDENT_TUPLES = (BatchKind.TUPLES, BatchKind.REGION_TUPLES)
+"""The kinds whose batch rows are independent tuples."""
 
 
 def _build(spec: ModelSpec | LossSpec, overrides: Mapping[str, Any]) -> Any:
@@ -134,13 +163,20 @@ class ModelConformance:
 
 def make_loss_batch(
     kind: BatchKind, generator: torch.Generator, dim: int = 16
-) -> tuple[torch.Tensor, ...]:
-    """A small synthetic batch of unit descriptors for a loss of ``kind``.
+) -> tuple[LossInput, ...]:
+    """A small synthetic float64 batch of unit descriptors for a loss of ``kind``.
 
     Conventions (what a loss's forward takes):
         tuples: ``anchors [B,D], positives [B,P,D], negatives [B,N,D]``;
         places: ``descriptors [P*K,D], labels [P*K]`` (int64 place labels);
-        domain-pairs: ``domain_a [B,D], domain_b [B,D]`` (row i of both is the same place).
+        domain-pairs: ``domain_a [B,D], domain_b [B,D]`` (row i of both is the same place);
+        region-tuples: ``anchors [B,R,D], pairs [B,1+N,R,D]`` (unit region descriptors, region
+        0 global), ``sim_diff [B,P,R,R]`` (the anchors' regions against the regions of P
+        difficult positives: a leaf that requires grad), ``sim_diff_teacher [B,P,R,R]`` (the
+        same against perturbed positives, no gradient), ``diff_mask [B,P]`` (bool; tuple 1's
+        last difficult positive is padding) and ``generation`` (the int 1).
+
+    Tensors that require grad are the ones a loss is differentiated with respect to.
     """
 
     def unit(*shape: int) -> torch.Tensor:
@@ -151,6 +187,18 @@ def make_loss_batch(
         return unit(3), unit(3, 1), unit(3, 5)
     if kind is BatchKind.PLACES:
         return unit(8), torch.arange(4).repeat_interleave(2)
+    if kind is BatchKind.REGION_TUPLES:
+        batch, regions, negatives, difficult = 3, 3, 4, 3
+        anchors, pairs = unit(batch, regions), unit(batch, 1 + negatives, regions)
+        positives = unit(batch, difficult, regions).detach()
+        noise = torch.randn(positives.shape, generator=generator, dtype=torch.float64)
+        teacher_positives = nn.functional.normalize(positives + 0.3 * noise, dim=-1)
+        query = anchors.detach()
+        sim_diff = torch.einsum("brd,bpsd->bprs", query, positives).requires_grad_(True)
+        teacher = torch.einsum("brd,bpsd->bprs", query, teacher_positives)
+        mask = torch.ones(batch, difficult, dtype=torch.bool)
+        mask[1, -1] = False
+        return anchors, pairs, sim_diff, teacher, mask, 1
     return unit(4), unit(4)
 
 
@@ -181,8 +229,8 @@ class LossConformance:
         module: nn.Module = _build(spec, self.loss_overrides)
         return module
 
-    def batch(self, spec: LossSpec, seed: int = 0) -> tuple[torch.Tensor, ...]:
-        """The synthetic batch for the loss's batch kind."""
+    def batch(self, spec: LossSpec, seed: int = 0) -> tuple[LossInput, ...]:
+        """The synthetic batch for the loss's batch kind (see :func:`make_loss_batch`)."""
         return make_loss_batch(spec.batch_kind, torch.Generator().manual_seed(seed))
 
     def test_finite_scalar(self, spec: LossSpec, loss: nn.Module) -> None:
@@ -192,46 +240,64 @@ class LossConformance:
         assert torch.isfinite(value)
 
     def test_differentiable(self, spec: LossSpec, loss: nn.Module) -> None:
-        """Gradients flow to the descriptors and are finite and not all zero."""
+        """Gradients flow to the inputs that require grad and are finite and not all zero."""
         batch = self.batch(spec)
         value: torch.Tensor = loss(*batch)
         value.backward()
-        grads = [t.grad for t in batch if t.requires_grad]
+        grads = [t.grad for t in batch if isinstance(t, torch.Tensor) and t.requires_grad]
         assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
         assert sum(float(g.abs().sum()) for g in grads if g is not None) > 0
 
     def test_tuples_are_independent(self, spec: LossSpec, loss: nn.Module) -> None:
-        """A tuple's loss and gradients depend only on that tuple's own rows (``tuples`` kind).
+        """A tuple's loss and gradients depend only on that tuple's own rows.
 
-        The batch loss must be the mean (or the sum) of the tuples' own losses, each computed
-        on a batch of that tuple alone; when one tuple's rows change, the other tuples' losses
-        and gradients stay equal. ``anchors [B, D] - positives [B, P, D]`` breaks this: it
+        Checked for the ``tuples`` and ``region-tuples`` kinds, whose batches hold one tuple per
+        row of every tensor (a ``region-tuples`` batch's ``generation`` is the same for all
+        tuples and is passed unchanged to a slice). The batch loss must be the mean (or the
+        sum) of the tuples' own losses, each computed on a batch of that tuple alone; when one
+        tuple's rows change, the other tuples' losses and the gradients of their inputs that
+        require grad stay equal. ``anchors [B, D] - positives [B, P, D]`` breaks this: it
         broadcasts to ``[B, B, D]`` and compares every anchor with every positive (write
         ``anchors[:, None] - positives``). Rows of a ``places`` or ``domain-pairs`` batch are
         compared with each other by design, so those kinds skip this check.
         """
-        if spec.batch_kind is not BatchKind.TUPLES:
+        if spec.batch_kind not in _INDEPENDENT_TUPLES:
             pytest.skip(f"rows of a {spec.batch_kind.value} batch interact by design")
-        batch = [t.detach() for t in self.batch(spec)]
-        changed = [t.clone() for t in batch]
+        original = self.batch(spec)
+        differentiable = [isinstance(t, torch.Tensor) and t.requires_grad for t in original]
+        batch = [t.detach() if isinstance(t, torch.Tensor) else t for t in original]
+        changed = [t.clone() if isinstance(t, torch.Tensor) else t for t in batch]
         fresh = self.batch(spec, seed=1)
         for tensor, other in zip(changed, fresh, strict=True):
-            tensor[0] = other[0].detach()  # a different first tuple, the others unchanged
+            if isinstance(tensor, torch.Tensor) and isinstance(other, torch.Tensor):
+                tensor[0] = other[0].detach()  # a different first tuple, the others unchanged
+        size = next(t for t in batch if isinstance(t, torch.Tensor)).shape[0]
 
-        def per_tuple(inputs: list[torch.Tensor]) -> torch.Tensor:
+        def per_tuple(inputs: list[LossInput]) -> torch.Tensor:
             return torch.stack(
-                [loss(*(t[i : i + 1] for t in inputs)) for i in range(len(inputs[0]))]
+                [
+                    loss(*(t[i : i + 1] if isinstance(t, torch.Tensor) else t for t in inputs))
+                    for i in range(size)
+                ]
             )
 
         def batch_loss_and_grads(
-            inputs: list[torch.Tensor],
+            inputs: list[LossInput],
         ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-            leaves = [t.clone().requires_grad_(True) for t in inputs]
-            value: torch.Tensor = loss(*leaves)
-            grads = torch.autograd.grad(value, leaves, allow_unused=True)
+            args = [
+                t.clone().requires_grad_(True) if wanted and isinstance(t, torch.Tensor) else t
+                for t, wanted in zip(inputs, differentiable, strict=True)
+            ]
+            tensors = [
+                t
+                for t, wanted in zip(args, differentiable, strict=True)
+                if wanted and isinstance(t, torch.Tensor)
+            ]
+            value: torch.Tensor = loss(*args)
+            grads = torch.autograd.grad(value, tensors, allow_unused=True)
             return value.detach(), [
                 g if g is not None else torch.zeros_like(t)
-                for g, t in zip(grads, leaves, strict=True)
+                for g, t in zip(grads, tensors, strict=True)
             ]
 
         with torch.no_grad():
@@ -248,9 +314,12 @@ class LossConformance:
         for value, parts in ((total, own), (total_changed, own_changed)):
             expected = parts.mean() if reduction == "mean" else parts.sum()
             assert torch.allclose(value, expected, rtol=1e-6, atol=1e-9), message
-        for name, grad, grad_changed in zip(
-            ("anchors", "positives", "negatives"), grads, grads_changed, strict=True
-        ):
+        names = [
+            name
+            for name, wanted in zip(_ARGUMENT_NAMES[spec.batch_kind], differentiable, strict=True)
+            if wanted
+        ]
+        for name, grad, grad_changed in zip(names, grads, grads_changed, strict=True):
             torch.testing.assert_close(
                 grad_changed[1:],
                 grad[1:],
@@ -259,13 +328,26 @@ class LossConformance:
             )
 
     def test_decreases_when_optimised(self, spec: LossSpec, loss: nn.Module) -> None:
-        """Gradient descent on the raw descriptors lowers the loss."""
-        raw = [t.detach().clone().requires_grad_(t.is_floating_point()) for t in self.batch(spec)]
-        params = [t for t in raw if t.requires_grad]
+        """Gradient descent on the inputs that require grad lowers the loss.
+
+        Descriptors are optimised raw and L2-normalised before each call; other inputs that
+        require grad (a ``region-tuples`` batch's ``sim_diff``) are optimised as they are.
+        """
+        unit = _UNIT_ARGUMENTS[spec.batch_kind]
+        raw: list[LossInput] = [
+            t.detach().clone().requires_grad_(t.requires_grad) if isinstance(t, torch.Tensor) else t
+            for t in self.batch(spec)
+        ]
+        params = [t for t in raw if isinstance(t, torch.Tensor) and t.requires_grad]
         optimiser = torch.optim.SGD(params, lr=0.5)
 
         def current() -> torch.Tensor:
-            inputs = [nn.functional.normalize(t, dim=-1) if t.requires_grad else t for t in raw]
+            inputs = [
+                nn.functional.normalize(t, dim=-1)
+                if i in unit and isinstance(t, torch.Tensor) and t.requires_grad
+                else t
+                for i, t in enumerate(raw)
+            ]
             value: torch.Tensor = loss(*inputs)
             return value
 
