@@ -114,7 +114,12 @@ def vpr_bench_losses() -> Iterable[LossSpec]:  # type: ignore[empty-body]
       row; a tuple's loss may use only its own rows (compare ``anchors[:, None]`` with
       ``positives``: ``anchors - positives`` broadcasts to ``[B, B, D]``);
     * ``places``: ``descriptors [P*K, D], labels [P*K]`` (int64 place labels, K views each);
-    * ``domain-pairs``: ``domain_a [B, D], domain_b [B, D]`` (row i of both is one place).
+    * ``domain-pairs``: ``domain_a [B, D], domain_b [B, D]`` (row i of both is one place);
+    * ``region-tuples`` (SFRS-style, trained by ``region-generations`` on a model that declares
+      ``ModelSpec.regions``): ``anchors [B, R, L], pairs [B, 1+N, R, L], sim_diff [B, P, R, R],
+      sim_diff_teacher [B, P, R, R], diff_mask [B, P], generation: int`` (see
+      :class:`~vpr_bench.BatchKind`); a loss with per-generation settings may add
+      ``check_generations(n)``, called before training starts.
 
     :class:`vpr_bench.testing.LossConformance` checks a loss against its kind.
 

@@ -224,6 +224,7 @@ def region_context(
     checkpoint_every_steps: int = 2,
     emit=None,
     loss: torch.nn.Module | None = None,
+    device: str = "cpu",
     **overrides: object,
 ):
     """A deterministic region-generations context on the tiny strip (the same on every call)."""
@@ -259,6 +260,7 @@ def region_context(
         train_split=train,
         preprocess=IMAGENET,
         run_dir=run_dir,
+        device=device,
         seed=7,
         resume=resume,
         **kwargs,

@@ -220,3 +220,27 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     assert meta["step"] == 16  # 2 epochs x 16 queries / 2 tuples per global step
     for key, value in expected["model"].items():
         torch.testing.assert_close(got["model"][key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.usefixtures("cuda_true_fp32")
+def test_cuda_bf16_generations_follow_the_cpu_run(tmp_path: Path) -> None:
+    """On CUDA with bf16 autocast (forwards in bf16; similarities and the loss in fp32) both
+    generations train to finite weights, and the first fp32 plan equals the CPU plan."""
+    cuda_dir, cpu_dir = tmp_path / "cuda", tmp_path / "cpu"
+    loss = ToyRegionLoss()
+    outcome = fit(
+        region_context(
+            tmp_path, cuda_dir, generations=2, epochs=1, device="cuda", amp=True, loss=loss
+        )
+    )
+    assert outcome.final_checkpoint is not None
+    assert all(torch.isfinite(v).all() for v in _weights(cuda_dir).values())
+    assert [c["generation"] for c in loss.calls] == [0] * 8 + [1] * 8
+    plans = []
+    for device, run_dir in (("cuda", cuda_dir / "plan"), ("cpu", cpu_dir)):
+        ctx = region_context(tmp_path, run_dir, generations=2, epochs=1, device=device)
+        engine = Engine(ctx, batch_rows=2)
+        plans.append(RegionGenerationsParadigm(ctx, engine).make_plan(engine, 1, 0))
+    assert torch.equal(plans[0], plans[1])

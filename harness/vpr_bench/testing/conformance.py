@@ -145,6 +145,27 @@ class ModelConformance:
             assert torch.isfinite(param.grad).all(), f"Gradient of {name} is not finite."
             assert param.grad.abs().sum() > 0, f"Gradient of {name} is zero everywhere."
 
+    def test_region_descriptors(self, spec: ModelSpec, model: nn.Module) -> None:
+        """Region descriptors are ``[B, regions, D]``, unit norm, region 0 the eval descriptor.
+
+        Checked for a model declaring ``ModelSpec.regions`` (``model(images, regions=True)``);
+        skipped for the others.
+        """
+        if spec.regions == 0:
+            pytest.skip(f"model {spec.name} declares no region descriptors")
+        images = self.images(2)
+        with torch.no_grad():
+            plain = model(images)
+            regions = model(images, regions=True)
+        expected = (2, spec.regions, plain.shape[1])
+        assert tuple(regions.shape) == expected, (
+            f"model(images, regions=True) gave {tuple(regions.shape)}, expected {expected} "
+            f"(ModelSpec.regions = {spec.regions})."
+        )
+        norms = regions.norm(dim=2)
+        torch.testing.assert_close(norms, torch.ones_like(norms), atol=self.atol, rtol=0)
+        torch.testing.assert_close(regions[:, 0], plain, atol=self.atol, rtol=1e-4)
+
     def test_state_dict_round_trip(self, spec: ModelSpec, model: nn.Module) -> None:
         """Weights saved and loaded (weights_only) into a fresh model give the same outputs."""
         buffer = io.BytesIO()

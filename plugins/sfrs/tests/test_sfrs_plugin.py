@@ -26,7 +26,14 @@ def test_the_method_names_its_parts() -> None:
     assert (method.model, method.loss, method.trainer) == ("netvlad", "sfrs", "region-generations")
     assert method.train_dataset == "pitts30k-train"
     assert resolve(method.weights_loader) is load_sfrs_weights
-    assert dict(method.profiles) == {}  # they come with the region-generations trainer
+    assert set(method.profiles) == {"paper", "quick"}
+    paper = method.profiles["paper"]
+    # OpenIBL scripts/train_sfrs_dist.sh: 4 generations x 5 epochs, 10 of 20 positives.
+    assert (paper["trainer.generations"], paper["trainer.epochs"]) == (4, 5)
+    assert (paper["trainer.pos_num"], paper["trainer.pos_pool"]) == (10, 20)
+    assert paper["loss.temperatures"] == (0.07, 0.07, 0.06, 0.05)
+    assert paper["trainer.select_metric"] == "R@5" and paper["pca_dim"] == 4096
+    assert method.profiles["quick"]["trainer.generations"] >= 2  # re-ranking, teacher, re-init
     assert method.checkpoints == (OPENIBL_SFRS, OPENIBL_SFRS_HUB)
 
 

@@ -1,8 +1,7 @@
 """vpr-bench hooks of the SFRS plugin: loss ``sfrs`` and method ``sfrs`` (on the ``netvlad``
 model of the NetVLAD plugin, trained by the ``region-generations`` trainer).
 
-Pure data: heavy objects are lazy ``"pkg.mod:obj"`` targets. The method has no profiles yet:
-they belong with the trainer that runs SFRS's generations.
+Pure data: heavy objects are lazy ``"pkg.mod:obj"`` targets.
 """
 
 from __future__ import annotations
@@ -11,15 +10,52 @@ from collections.abc import Iterator
 from typing import Any
 
 from vpr_bench import BatchKind, Checkpoint, LossSpec, MethodSpec, PaperResult, RemoteFile, hookimpl
+from vpr_bench_netvlad.plugin import PAPER_PROFILE as NETVLAD_PAPER
+from vpr_bench_netvlad.plugin import QUICK_PROFILE as NETVLAD_QUICK
 
 __all__ = [
     "OPENIBL_SFRS",
+    "PAPER_PROFILE",
+    "QUICK_PROFILE",
     "OPENIBL_SFRS_HUB",
     "SFRS_CLUSVPR_ROWS",
     "SFRS_ZOO_ROWS",
     "vpr_bench_losses",
     "vpr_bench_methods",
 ]
+
+PAPER_PROFILE: dict[str, Any] = {
+    **NETVLAD_PAPER,
+    "loss.hard": "sare-ind",
+    "loss.temperatures": (0.07, 0.07, 0.06, 0.05),
+    "loss.soft_weight": 0.5,
+    "trainer.generations": 4,
+    "trainer.epochs": 5,
+    "trainer.pos_num": 10,
+    "trainer.pos_pool": 20,
+    "trainer.reinit_student": True,
+    "trainer.rerank_k1": 20,
+    "trainer.rerank_k2": 1,
+    "trainer.rerank_lambda": 0.1,
+}
+"""OpenIBL's ``scripts/train_sfrs_dist.sh:21-29`` (methods.md 4): NetVLAD's recipe (VGG16 conv5,
+64 clusters, 480x640, SGD 1e-3, StepLR(5, 0.5), 10 of 1000 negatives, 4 GPUs x 1 tuple, jitter,
+model chosen by R@5, PCA-w 4096) plus 4 generations of 5 epochs (generation 0: one), 10
+difficult positives out of 20, temperatures 0.07/0.07/0.06/0.05, soft weight 0.5 and
+re-ranking with k1 20, k2 1, lambda 0.1."""
+
+QUICK_PROFILE: dict[str, Any] = {
+    **{k: v for k, v in NETVLAD_QUICK.items()},
+    "loss.hard": "sare-ind",
+    "loss.temperatures": (0.07, 0.07),
+    "loss.soft_weight": 0.5,
+    "trainer.generations": 2,
+    "trainer.epochs": 2,
+    "trainer.pos_num": 4,
+    "trainer.pos_pool": 8,
+}
+"""CPU-sized (synthcity, the tiny trunk, as NetVLAD's quick profile): 2 generations so that the
+re-ranking, the teacher and the student's re-initialisation all run."""
 
 _ZOO = "OpenIBL docs/MODEL_ZOO.md:9-10, methods.md 7.1"
 _ZOO_VARIANT = "OpenIBL SFRS, VGG16 + NetVLAD-64 + PCA-w 4096, trained on Pitts30k"
@@ -100,7 +136,7 @@ def vpr_bench_losses() -> Iterator[LossSpec]:
 
 @hookimpl
 def vpr_bench_methods() -> Iterator[MethodSpec]:
-    """Register ``sfrs`` (its profiles come with the ``region-generations`` trainer)."""
+    """Register ``sfrs`` (profiles ``paper`` and ``quick``)."""
     yield MethodSpec(
         name="sfrs",
         model="netvlad",
@@ -108,6 +144,7 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         trainer="region-generations",
         train_dataset="pitts30k-train",
         weights_loader="vpr_bench_sfrs.checkpoint:load_sfrs_weights",
+        profiles={"paper": PAPER_PROFILE, "quick": QUICK_PROFILE},
         paper=SFRS_ZOO_ROWS + SFRS_CLUSVPR_ROWS,
         checkpoints=(OPENIBL_SFRS, OPENIBL_SFRS_HUB),
         summary="NetVLAD trained with SFRS's region losses over 4 generations (OpenIBL recipe)",
