@@ -298,18 +298,26 @@ class _QueryBlockKeeper:
         self.sorted_rows = rows[self.order].contiguous()
         self.n_q = n_q
         self.buffer = buffer
+        # Every query in order (the usual call): plain slices instead of gathers.
+        self.in_order = rows.shape[0] == n_q and bool(
+            torch.equal(rows, torch.arange(n_q, device=rows.device))
+        )
 
     def keep(self, row_range: slice, col_range: slice, values: Tensor) -> None:
         first_db = max(col_range.start, self.n_q)
         if first_db >= col_range.stop or row_range.start >= self.n_q:
             return
+        target = slice(first_db - self.n_q, col_range.stop - self.n_q)
+        source = slice(first_db - col_range.start, None)
+        if self.in_order:
+            stop = min(row_range.stop, self.n_q)
+            self.buffer[row_range.start : stop, target] = values[: stop - row_range.start, source]
+            return
         bounds = torch.tensor([row_range.start, row_range.stop], device=self.sorted_rows.device)
         lo, hi = torch.searchsorted(self.sorted_rows, bounds).tolist()
-        if lo == hi:
-            return
-        local = self.sorted_rows[lo:hi] - row_range.start
-        target = slice(first_db - self.n_q, col_range.stop - self.n_q)
-        self.buffer[self.order[lo:hi], target] = values[local, first_db - col_range.start :]
+        if lo < hi:
+            local = self.sorted_rows[lo:hi] - row_range.start
+            self.buffer[self.order[lo:hi], target] = values[local, source]
 
 
 def _merge_top(
