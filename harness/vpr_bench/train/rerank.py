@@ -8,12 +8,13 @@ every row and per-image Python loops (OpenIBL ``ibl/utils/rerank.py``, called fr
 This module computes the same numbers from the descriptors, vectorised on their device:
 
 * :func:`jaccard_distances`: the ``queries x database`` block of the re-ranked distance, for the
-  requested query rows only. Neighbour lists come from chunked matrix products and
-  ``torch.topk``; the k-reciprocal encodings ``V`` are kept sparse (``[n, width]`` indices and
-  values, ``width`` = the largest expanded neighbourhood); the Jaccard sums walk an inverted
-  index of the database rows of ``V``. No ``n x n`` matrix is ever held; every temporary has at
-  most ``max_elements`` elements (a chunk always holds at least one row, so a single row whose
-  own need is larger is processed alone).
+  requested query rows only. Neighbour lists come from blocks of the (symmetric) product matrix,
+  each computed once, and ``torch.topk``; the k-reciprocal encodings ``V`` are kept sparse
+  (``[n, width]`` indices and values, ``width`` = the largest expanded neighbourhood, about 40
+  for k1 = 20); the Jaccard sums walk an inverted index of the database rows of ``V``. No
+  ``n x n`` matrix is ever held: besides the ``[rows, N]`` result and ``O(n (k1 + width))``
+  lists, every temporary has at most ``max_elements`` elements (a chunk holds at least one
+  row, so a single row whose own need is larger is processed alone).
 * :func:`select_difficult_positives`: OpenIBL's gap rule on a batch of positive lists.
 
 Line references ``rerank.py:N`` are to OpenIBL ``ibl/utils/rerank.py`` at commit ``f3ef4fb``.
@@ -22,6 +23,7 @@ Line references ``rerank.py:N`` are to OpenIBL ``ibl/utils/rerank.py`` at commit
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 
 import torch
@@ -75,12 +77,14 @@ def jaccard_distances(
        *normalised fourth-power* distance of step 1 is mixed in, not the plain one
        (``rerank.py:70, 94, 98``).
 
-    Ties: the neighbour lists are ``torch.topk`` on ``D``; among images at exactly equal
-    distance at the ``k1 + 1`` (or ``round(k1 / 2) + 1``) boundary, which one is kept is
-    implementation-defined, as with OpenIBL's unstable ``np.argsort`` (methods.md O-7). The
-    image itself is not forced into its own list (OpenIBL does not either); exact duplicates
-    can therefore push it out. Everything after the neighbour lists is tie-free (set
-    operations and sums).
+    Ties: the neighbour lists are ``torch.topk`` on ``|c|^2 / 2 - r.c`` (which orders each row
+    exactly like ``D`` in exact arithmetic, and is merged over blocks of columns). Among images
+    at equal distance at the ``k1 + 1`` (or ``round(k1 / 2) + 1``) boundary, which one is kept
+    is implementation-defined, as with OpenIBL's unstable ``np.argsort`` (methods.md O-7);
+    distances that differ only by rounding may also be ordered differently from OpenIBL's
+    float32 ``D``. The image itself is not forced into its own list (OpenIBL does not either);
+    exact duplicates can therefore push it out. Everything after the neighbour lists is
+    tie-free (set operations and sums).
 
     Args:
         query_desc: ``[Q, D]`` query descriptors (floating point; computed in float64 when
@@ -111,10 +115,12 @@ def jaccard_distances(
 
     dtype = torch.float64 if torch.float64 in (query_desc.dtype, db_desc.dtype) else torch.float32
     x = torch.cat([query_desc.to(dtype), db_desc.to(dtype)])
-    sq = (x * x).sum(1)
-
-    ranks, row_max = _nearest(x, sq, max(k1 + 1, k2), max_elements)
-    v_idx, v_val = _encodings(x, sq, ranks, row_max, k1, max_elements)
+    half_sq = (x * x).sum(1) / 2
+    # Filled on the way by the neighbour search: |c|^2 / 2 - r.c of requested rows x database.
+    buffer = torch.empty((rows.shape[0], n_db), dtype=dtype, device=device)
+    keeper = _QueryBlockKeeper(rows, n_q, buffer)
+    ranks, near_val, row_max = _nearest(x, half_sq, max(k1 + 1, k2), keeper, max_elements)
+    v_idx, v_val = _encodings(x, half_sq, ranks, near_val, row_max, k1, max_elements)
     if k2 > 1:
         v_idx, v_val = _expand_queries(v_idx, v_val, ranks[:, :k2], max_elements)
     log.debug(
@@ -123,7 +129,8 @@ def jaccard_distances(
         n_db,
         v_idx.shape[1],
     )
-    return _mix(x, sq, row_max, v_idx, v_val, rows, n_q, lambda_value, max_elements)
+    _mix(buffer, half_sq, row_max, v_idx, v_val, rows, n_q, lambda_value, max_elements)
+    return buffer if dtype == torch.float32 else buffer.float()
 
 
 def select_difficult_positives(positives: Tensor, jaccard: Tensor, pos_num: int) -> Tensor:
@@ -273,32 +280,96 @@ def _row_chunks(total: int, per_row: int, max_elements: int) -> Iterator[slice]:
         yield slice(start, min(total, start + step))
 
 
-def _normalised_block(
-    x_rows: Tensor, sq_rows: Tensor, x_cols: Tensor, sq_cols: Tensor, row_max: Tensor | None
-) -> tuple[Tensor, Tensor]:
-    """``D`` of step 1 for a block of rows (one ``[rows, cols]`` temporary) and the row maxima.
+def _normalise(half_shifted: Tensor, half_rows: Tensor, row_max: Tensor) -> Tensor:
+    """``D`` of step 1, in place, from ``|c|^2 / 2 - r.c`` values of a block of rows.
 
-    Without ``row_max`` the maxima are taken over the block's columns (pass all images).
+    Adding ``|r|^2 / 2`` gives ``e = d / 2``. Halving is exact in floating point, so
+    ``e^2 / max(e^2)`` equals ``d^2 / max(d^2)`` bit for bit; ``row_max`` is ``max(e^2)``.
     """
-    block = x_rows @ x_cols.T
-    block.mul_(-2.0).add_(sq_rows[:, None]).add_(sq_cols[None, :]).clamp_(min=0.0).square_()
-    if row_max is None:
-        peak = block.amax(dim=1)
-        row_max = torch.where(peak > 0, peak, torch.ones_like(peak))
-    block.div_(row_max[:, None])
-    return block, row_max
+    half_shifted.add_(half_rows[:, None]).clamp_(min=0.0).square_()
+    return half_shifted.div_(row_max[:, None])
 
 
-def _nearest(x: Tensor, sq: Tensor, k: int, max_elements: int) -> tuple[Tensor, Tensor]:
-    """The ``k`` nearest images of every image by ``D`` (sorted), and every row's maximum."""
-    n = x.shape[0]
-    ranks = torch.empty((n, k), dtype=torch.int64, device=x.device)
-    row_max = torch.empty(n, dtype=x.dtype, device=x.device)
-    for sl in _row_chunks(n, n, max_elements):
-        block, row_max[sl] = _normalised_block(x[sl], sq[sl], x, sq, None)
-        ranks[sl] = torch.topk(block, k, dim=1, largest=False, sorted=True).indices
-        del block
-    return ranks, row_max
+class _QueryBlockKeeper:
+    """Copies the ``requested query rows x database`` parts of blocks into a buffer."""
+
+    def __init__(self, rows: Tensor, n_q: int, buffer: Tensor) -> None:
+        self.order = torch.argsort(rows)
+        self.sorted_rows = rows[self.order].contiguous()
+        self.n_q = n_q
+        self.buffer = buffer
+        # Every query in order (the usual call): plain slices instead of gathers.
+        self.in_order = rows.shape[0] == n_q and bool(
+            torch.equal(rows, torch.arange(n_q, device=rows.device))
+        )
+
+    def keep(self, row_range: slice, col_range: slice, values: Tensor) -> None:
+        first_db = max(col_range.start, self.n_q)
+        if first_db >= col_range.stop or row_range.start >= self.n_q:
+            return
+        target = slice(first_db - self.n_q, col_range.stop - self.n_q)
+        source = slice(first_db - col_range.start, None)
+        if self.in_order:
+            stop = min(row_range.stop, self.n_q)
+            self.buffer[row_range.start : stop, target] = values[: stop - row_range.start, source]
+            return
+        bounds = torch.tensor([row_range.start, row_range.stop], device=self.sorted_rows.device)
+        lo, hi = torch.searchsorted(self.sorted_rows, bounds).tolist()
+        if lo < hi:
+            local = self.sorted_rows[lo:hi] - row_range.start
+            self.buffer[self.order[lo:hi], target] = values[local, source]
+
+
+def _merge_top(
+    best_val: Tensor, best_idx: Tensor, rows: slice, values: Tensor, first_col: int
+) -> None:
+    """Fold a block's smallest values per row into the running sorted top-k of ``rows``."""
+    k = best_val.shape[1]
+    val, idx = torch.topk(values, min(k, values.shape[1]), dim=1, largest=False, sorted=True)
+    val = torch.cat([best_val[rows], val], dim=1)
+    idx = torch.cat([best_idx[rows], idx + first_col], dim=1)
+    best_val[rows], pick = torch.topk(val, k, dim=1, largest=False, sorted=True)
+    best_idx[rows] = idx.gather(1, pick)
+
+
+def _nearest(
+    x: Tensor, half_sq: Tensor, k: int, keeper: _QueryBlockKeeper, max_elements: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The ``k`` nearest images of every image, their values, and every row's ``max e^2``.
+
+    Returns ``(indices, values, row_max)``, neighbours sorted nearest first; ``values`` are
+    ``|c|^2 / 2 - r.c``. ``D`` of a row is a monotone function of the row's distances, which
+    differ from these values by a constant per row, so the top-k runs on them directly. The
+    product matrix is symmetric: each off-diagonal block (side ``isqrt(max_elements)``) is
+    computed once and serves its rows and, transposed, its columns. The requested query rows'
+    database columns go to ``keeper`` on the way.
+    """
+    n, device = x.shape[0], x.device
+    side = max(1, math.isqrt(max_elements))
+    best_val = torch.full((n, k), math.inf, dtype=x.dtype, device=device)
+    best_idx = torch.zeros((n, k), dtype=torch.int64, device=device)
+    peak = torch.full((n,), -math.inf, dtype=x.dtype, device=device)
+    starts = range(0, n, side)
+    for row_start in starts:
+        rs = slice(row_start, min(n, row_start + side))
+        for col_start in starts[row_start // side :]:
+            cs = slice(col_start, min(n, col_start + side))
+            block = x[rs] @ x[cs].T
+            mirror = None
+            if col_start != row_start:
+                mirror = torch.empty((block.shape[1], block.shape[0]), dtype=x.dtype, device=device)
+                mirror.copy_(block.T)
+                torch.sub(half_sq[rs][None, :], mirror, out=mirror)
+            torch.sub(half_sq[cs][None, :], block, out=block)
+            for r, c, values in ((rs, cs, block), (cs, rs, mirror)):
+                if values is None:
+                    continue
+                _merge_top(best_val, best_idx, r, values, c.start)
+                peak[r] = torch.maximum(peak[r], values.amax(dim=1))
+            keeper.keep(rs, cs, block)
+            del block, mirror
+    row_max = (peak + half_sq).clamp_(min=0.0).square_()
+    return best_idx, best_val, torch.where(row_max > 0, row_max, torch.ones_like(row_max))
 
 
 def _reciprocal(lists: Tensor, max_elements: int) -> Tensor:
@@ -328,10 +399,16 @@ def _pad_columns(parts: list[Tensor], fill: float) -> Tensor:
 
 
 def _encodings(
-    x: Tensor, sq: Tensor, ranks: Tensor, row_max: Tensor, k1: int, max_elements: int
+    x: Tensor,
+    half_sq: Tensor,
+    ranks: Tensor,
+    near_val: Tensor,
+    row_max: Tensor,
+    k1: int,
+    max_elements: int,
 ) -> tuple[Tensor, Tensor]:
     """Sparse ``V`` of steps 2-4: ``[n, width]`` image indices (``n`` = none) and weights."""
-    n, dim = x.shape
+    n = x.shape[0]
     k_full = k1 + 1
     k_half = round(k1 / 2) + 1  # round half to even, as np.around in rerank.py:60
     full, half = ranks[:, :k_full], ranks[:, :k_half]
@@ -344,7 +421,8 @@ def _encodings(
     )
     idx_parts: list[Tensor] = []
     val_parts: list[Tensor] = []
-    per_row = max(k_full * k_half * k_full, k_full * (k_half + 1))
+    slots = k_full * (k_half + 1)  # R(i) and every H(c), before duplicates go
+    per_row = max(k_full * k_half * k_full, slots * ranks.shape[1])
     for sl in _row_chunks(n, per_row, max_elements):
         own = full[sl].masked_fill(~in_full[sl], n)  # R(i), n where not reciprocal
         cand = half[full[sl]]  # H(c) candidates of every c in F(i): [B, k_full, k_half]
@@ -354,33 +432,44 @@ def _encodings(
         extra = cand.masked_fill(~(cand_ok & accept[..., None]), n).flatten(1)
         members = _unique_rows(torch.cat([own, extra], dim=1), n)
         idx_parts.append(members)
-        val_parts.append(_weights(x, sq, row_max, sl, members, dim, max_elements))
+        val_parts.append(
+            _weights(x, half_sq, ranks[sl], near_val[sl], row_max, sl, members, max_elements)
+        )
     return _pad_columns(idx_parts, n).long(), _pad_columns(val_parts, 0.0)
 
 
 def _weights(
     x: Tensor,
-    sq: Tensor,
+    half_sq: Tensor,
+    near_idx: Tensor,
+    near_val: Tensor,
     row_max: Tensor,
     sl: slice,
     members: Tensor,
-    dim: int,
     max_elements: int,
 ) -> Tensor:
-    """Normalised ``exp(-D[i, k])`` over each row's members (step 4)."""
-    n = x.shape[0]
+    """Normalised ``exp(-D[i, k])`` over each row's members (step 4).
+
+    Members among the row's nearest reuse the neighbour search's values; only the others
+    (candidates' neighbours, about a fifth) need a dot product.
+    """
+    n, dim = x.shape
     valid = members < n
-    safe = members.clamp(max=n - 1)
-    weights = torch.empty(members.shape, dtype=x.dtype, device=x.device)
-    for sub in _row_chunks(members.shape[0], members.shape[1] * dim, max_elements):
-        rows = torch.arange(sl.start + sub.start, sl.start + sub.stop, device=x.device)
-        dots = torch.bmm(x[safe[sub]], x[rows][:, :, None]).squeeze(2)
-        dist = (sq[rows][:, None] + sq[safe[sub]] - 2.0 * dots).clamp_(min=0.0).square_()
-        dist.div_(row_max[rows][:, None])
-        w = torch.exp(-dist).masked_fill_(~valid[sub], 0.0)
-        total = w.sum(1, keepdim=True)
-        weights[sub] = w / torch.where(total > 0, total, torch.ones_like(total))
-    return weights
+    match = members[:, :, None] == near_idx[:, None, :]
+    found = match.any(dim=2)
+    shifted = near_val.gather(1, match.to(torch.uint8).argmax(dim=2))
+    row_of, slot_of = (valid & ~found).nonzero(as_tuple=True)
+    if row_of.numel():
+        image, other = row_of + sl.start, members[row_of, slot_of]
+        dots = torch.empty(image.shape, dtype=x.dtype, device=x.device)
+        for part in _row_chunks(image.shape[0], dim, max_elements):
+            dots[part] = (x[image[part]] * x[other[part]]).sum(1)
+        shifted[row_of, slot_of] = half_sq[other] - dots  # as in _nearest
+    rows = torch.arange(sl.start, sl.stop, device=x.device)
+    w = torch.exp(-_normalise(shifted, half_sq[rows], row_max[rows]))
+    w.masked_fill_(~valid, 0.0)
+    total = w.sum(1, keepdim=True)
+    return w / torch.where(total > 0, total, torch.ones_like(total))
 
 
 def _expand_queries(
@@ -422,8 +511,8 @@ def _query_row_chunks(
 
 
 def _mix(
-    x: Tensor,
-    sq: Tensor,
+    buffer: Tensor,
+    half_sq: Tensor,
     row_max: Tensor,
     v_idx: Tensor,
     v_val: Tensor,
@@ -431,9 +520,9 @@ def _mix(
     n_q: int,
     lambda_value: float,
     max_elements: int,
-) -> Tensor:
-    """Steps 6-7 for the requested query rows against every database image."""
-    n, device = x.shape[0], x.device
+) -> None:
+    """Steps 6-7 in place on ``buffer`` (``[rows, database]``, as :func:`_nearest` left it)."""
+    n, device = half_sq.shape[0], half_sq.device
     n_db = n - n_q
     # Inverted index of the database rows of V: per image k, the (database row, weight) pairs.
     db_idx, db_val = v_idx[n_q:], v_val[n_q:]
@@ -448,7 +537,6 @@ def _mix(
     q_idx, q_val = v_idx[rows], v_val[rows]
     q_present = q_idx < n
     q_count = torch.where(q_present, col_count[q_idx.clamp(max=n - 1)], 0)
-    out = torch.empty((rows.shape[0], n_db), dtype=torch.float32, device=device)
     rows_cap = max(1, max_elements // n_db)
     for start, stop, n_triples in _query_row_chunks(q_count.sum(1), rows_cap, max_elements):
         b = stop - start
@@ -463,13 +551,15 @@ def _mix(
         offset = torch.arange(n_triples, device=device) - (torch.cumsum(reps, 0) - reps)[pair]
         entry = col_start[pair_k][pair] + offset
         target = pair_row[pair] * n_db + col_rows[entry]
-        overlap = torch.zeros(b * n_db, dtype=x.dtype, device=device)
+        overlap = torch.zeros(b * n_db, dtype=buffer.dtype, device=device)
         overlap.index_add_(0, target, torch.minimum(pair_v[pair], col_vals[entry]))
-        del pair, offset, entry, target
-        overlap = overlap.view(b, n_db)
-        jaccard = 1.0 - overlap / (2.0 - overlap)
-        del overlap
+        shared = overlap[target]  # the finished sum, once per contribution (repeats alike)
+        del overlap, pair, offset, entry
         idx = rows[start:stop]
-        original, _ = _normalised_block(x[idx], sq[idx], x[n_q:], sq[n_q:], row_max[idx])
-        out[start:stop] = jaccard * (1.0 - lambda_value) + original * lambda_value
-    return out
+        original = _normalise(buffer[start:stop], half_sq[idx], row_max[idx])
+        flat = original.view(-1)
+        mixed = (1.0 - shared / (2.0 - shared)) * (1.0 - lambda_value)
+        mixed += flat[target] * lambda_value
+        # Where nothing is shared the Jaccard distance is exactly 1.
+        original.mul_(lambda_value).add_(1.0 - lambda_value)
+        flat.index_put_((target,), mixed)  # repeated targets write the same value
