@@ -14,4 +14,5 @@ COMMANDS: tuple[str, ...] = (
     "data",
     "leaderboard",
     "check",
+    "new-plugin",
 )
