@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from record_factory import make_record
 
 from vpr_bench.leaderboard.collect import records_frame
@@ -51,3 +52,64 @@ def test_recall_curve_ignores_recall_at_full_precision(tmp_path: Path) -> None:
     rows = _rows(tmp_path, metrics=metrics, images_per_s=0.0)
     files = section_plots(rows, "stem", "bench")
     assert "plots/stem.recall.svg" in files
+
+
+def _tick_problems(fig: object) -> list[str]:
+    """Tick labels that show raw mathtext (``$``) or overlap a neighbour, on every axis."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    problems = []
+    for ax in fig.axes:  # type: ignore[attr-defined]
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [t for t in axis.get_ticklabels(which="both") if t.get_visible()]
+            labels = [t for t in labels if t.get_text()]
+            problems += [f"raw mathtext {t.get_text()!r}" for t in labels if "$" in t.get_text()]
+            boxes = [(t.get_window_extent(renderer), t.get_text()) for t in labels]
+            for i, (box, text) in enumerate(boxes):
+                for other, other_text in boxes[i + 1 :]:
+                    if box.overlaps(other):
+                        problems.append(f"{text!r} overlaps {other_text!r}")
+    return problems
+
+
+@pytest.mark.parametrize(
+    "speeds",
+    [(280.0, 750.0), (744.6,), (3.0, 45000.0), (0.5, 2.0e9)],
+    ids=["narrow", "one-point", "wide", "very-wide"],
+)
+def test_every_plot_kind_has_readable_tick_labels(
+    tmp_path: Path, speeds: tuple[float, ...]
+) -> None:
+    """No tick label of any plot kind is raw mathtext or overlaps another (the speed plot's
+    log axis printed ``$\\mathdefault{2.8\\times10^{2}}$`` labels on top of each other)."""
+    from vpr_bench.leaderboard.plots import section_figures
+
+    records = [
+        (
+            tmp_path / f"{i}.json",
+            make_record(
+                method=f"m{i}",
+                images_per_s=speed,
+                per_condition={"night": {"R@1": 20.0 + i}, "day": {"R@1": 60.0 - i}},
+            ),
+        )
+        for i, speed in enumerate(speeds)
+    ]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rows = records_frame(records)
+    kinds = []
+    for kind, fig in section_figures(rows, "synthcity-test"):  # drawn in the pages' style
+        FigureCanvasAgg(fig).draw()
+        assert _tick_problems(fig) == [], kind
+        kinds.append(kind)
+    assert kinds == ["recall", "conditions", "speed"]
+
+
+def test_log_ticks_are_a_readable_series() -> None:
+    from vpr_bench.leaderboard.plots import log_ticks
+
+    assert log_ticks(280.0, 750.0)[1] == [200.0, 500.0, 1000.0]
+    assert log_ticks(744.6, 744.6)[1] == [500.0, 1000.0]
+    assert log_ticks(30.0, 4500.0)[1] == [20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0]
+    assert log_ticks(3.0, 45000.0)[1] == [10.0, 100.0, 1000.0, 10000.0]  # > 4 decades: powers
+    assert log_ticks(1.0, 1.0e13)[1][:3] == [10.0, 1000.0, 100000.0]  # > 12 decades: every other

@@ -21,7 +21,7 @@ from vpr_bench.leaderboard.paper import PRIMARY_METRIC
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FIGSIZE", "plan_plots", "row_label", "section_plots"]
+__all__ = ["FIGSIZE", "log_ticks", "plan_plots", "row_label", "section_figures", "section_plots"]
 
 FIGSIZE = (7.0, 4.2)
 DPI = 100
@@ -121,8 +121,18 @@ def section_plots(rows: pd.DataFrame, stem: str, title: str) -> dict[str, bytes]
     Returns:
         ``{"plots/<stem>.<kind>.svg": bytes, "plots/<stem>.<kind>.png": bytes, ...}``.
     """
-    drawers = {"recall": _recall, "conditions": _conditions, "speed": _speed}
     files: dict[str, bytes] = {}
+    for kind, fig in section_figures(rows, title):
+        files.update(_save(fig, stem, kind))
+    return files
+
+
+def section_figures(rows: pd.DataFrame, title: str) -> Iterator[tuple[str, Any]]:
+    """The figures of :func:`section_plots`, laid out but not saved: ``(kind, Figure)`` pairs.
+
+    Tests read their tick labels and extents from these.
+    """
+    drawers = {"recall": _recall, "conditions": _conditions, "speed": _speed}
     with _style() as figure_cls:
         for kind, plot_title in plan_plots(rows):
             fig = figure_cls()  # a bare Figure: no pyplot, no global state, Agg rendering
@@ -132,8 +142,7 @@ def section_plots(rows: pd.DataFrame, stem: str, title: str) -> dict[str, bytes]
             shown = f" (best {MAX_OURS} of {n_ours})" if n_ours > MAX_OURS else ""
             ax.set_title(_short(f"{title}: {plot_title}{shown}", 100))
             fig.tight_layout()
-            files.update(_save(fig, stem, kind))
-    return files
+            yield kind, fig
 
 
 def _recall(ax: Any, rows: pd.DataFrame) -> None:
@@ -157,6 +166,7 @@ def _recall(ax: Any, rows: pd.DataFrame) -> None:
     ax.set_xscale("log")
     ax.set_xticks(ns)
     ax.set_xticklabels([str(n) for n in ns])
+    _no_minor_labels(ax)
     ax.set_xlabel("N")
     ax.set_ylabel("R@N (%)")
     ax.grid(True, alpha=0.3)
@@ -191,11 +201,55 @@ def _speed(ax: Any, rows: pd.DataFrame) -> None:
             color=f"C{index % 10}",
             label=_short(f"{row_label(row)} on {row['device']}"),
         )
-    ax.set_xscale("log")
+    speeds = [float(v) for v in ours["images_per_s"] if v > 0]
+    _plain_log_x(ax, min(speeds), max(speeds))
     ax.set_xlabel("extraction images/s (log scale)")
     ax.set_ylabel(f"{PRIMARY_METRIC} (%)")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize=7)
+
+
+def _no_minor_labels(ax: Any) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def log_ticks(low: float, high: float) -> tuple[tuple[float, float], list[float]]:
+    """Axis limits and readable ticks for a log axis spanning the values ``low .. high``.
+
+    The limits pad the data by a factor of 1.6 each side. Ticks are the 1-2-5 series inside them
+    (powers of ten only beyond four decades, every other power beyond twelve); with fewer than
+    two such ticks, the data's own values (three significant digits) are the ticks.
+    """
+    lo, hi = low / 1.6, high * 1.6
+    decades = math.log10(hi / lo)
+    mantissas = (1.0, 2.0, 5.0) if decades <= 4 else (1.0,)
+    step = 2 if decades > 12 else 1
+    ticks = [
+        m * 10.0**e
+        for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1, step)
+        for m in mantissas
+        if lo <= m * 10.0**e <= hi
+    ]
+    if len(ticks) < 2:
+        ticks = sorted({float(f"{v:.3g}") for v in (low, high)})
+    return (lo, hi), ticks
+
+
+def _plain_log_x(ax: Any, low: float, high: float) -> None:
+    r"""A log x-axis with plain-number tick labels.
+
+    Matplotlib labels log axes with mathtext (``$\mathdefault{10^{2}}$``), which the pages'
+    literal text mode (``text.parse_math`` off, so ``$`` in a method name stays a ``$``) would
+    print raw; these labels are plain numbers instead.
+    """
+    ax.set_xscale("log")
+    limits, ticks = log_ticks(low, high)
+    ax.set_xlim(*limits)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:g}" for t in ticks])
+    _no_minor_labels(ax)
 
 
 def _nan(value: Any) -> bool:
