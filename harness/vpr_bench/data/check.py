@@ -131,12 +131,12 @@ def check_split(split: GeoSplit, decode: bool = False, progress: bool = True) ->
     Args:
         split: A loaded split.
         decode: Also decode every image with Pillow (slow on big sets).
-        progress: Show a tqdm bar (only on a terminal).
+        progress: Show progress (a bar on a terminal, else one log line at the end).
 
     Returns:
         The report; ``report.ok`` is False when anything is missing or the counts differ.
     """
-    from tqdm import tqdm
+    from vpr_bench.progress import progress as show_progress
 
     report = CheckReport(
         split=split.name,
@@ -148,15 +148,10 @@ def check_split(split: GeoSplit, decode: bool = False, progress: bool = True) ->
         conditions_hint=_conditions_hint(split),
     )
     total = report.n_database + report.n_queries
-    bar = tqdm(
-        _records(split),
-        total=total,
-        desc=f"checking {split.name}",
-        unit="img",
-        disable=None if progress else True,
-    )
+    bar = show_progress(total, f"checking {split.name}", "img", enabled=progress)
     seen: set[Path] = set()
-    for record in bar:
+    for record in _records(split):
+        bar.update(1)
         path = record.path
         if path in seen:
             continue
@@ -170,6 +165,7 @@ def check_split(split: GeoSplit, decode: bool = False, progress: bool = True) ->
                 decode_uint8(path)  # the decoder evaluation and training use
             except DataError as exc:
                 report.unreadable.append((str(path), str(exc.__cause__ or exc)))
+    bar.close()
     for names in report.missing.values():
         names.sort()
     return report

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -173,9 +172,9 @@ def compute_descriptors(
             runs out at one image per batch.
     """
     import torch
-    from tqdm import tqdm
 
     from vpr_bench.data.images import make_loader
+    from vpr_bench.progress import progress
 
     dev = torch.device(device)
     check_precision(precision, dev)
@@ -189,9 +188,7 @@ def compute_descriptors(
     if dev.type == "cuda":
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     forward = _AdaptiveForward(model, dev, precision)
-    bar = tqdm(
-        total=len(paths), desc=desc, unit="img", disable=not sys.stderr.isatty(), leave=False
-    )
+    bar = progress(len(paths), desc, "img", leave=False)
     try:
         with torch.inference_mode():
             loader = make_loader(

@@ -257,7 +257,8 @@ def _torch_knn(
 ) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
     import torch
-    from tqdm import tqdm
+
+    from vpr_bench.progress import progress
 
     n_q, n_db = int(queries.shape[0]), int(database.shape[0])
     if n_q == 0:
@@ -270,7 +271,7 @@ def _torch_knn(
     buf = torch.empty(max(2, plan.query_block) * plan.db_block, device=device)
     n_blocks = len(q_starts) * -(-n_db // plan.db_block)
     log.debug("knn torch: Q=%d N=%d k=%d plan=%s device=%s", n_q, n_db, k, plan, device)
-    with torch.no_grad(), tqdm(total=n_blocks, desc="knn", unit="block", disable=None) as bar:
+    with torch.no_grad(), progress(n_blocks, "knn", "block") as bar:
         for d0 in range(0, n_db, plan.db_block):
             db = _block(database, d0, d0 + plan.db_block, device)
             db_sq = (db * db).sum(dim=1)

@@ -199,7 +199,7 @@ def download(uri: str, target: Path, sha256: str | None, *, progress: bool = Tru
     import urllib.error
     import urllib.request
 
-    from tqdm import tqdm
+    from vpr_bench.progress import progress as show_progress
 
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
@@ -209,12 +209,12 @@ def download(uri: str, target: Path, sha256: str | None, *, progress: bool = Tru
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(uri, timeout=60) as response:
             size = response.headers.get("Content-Length")
-            with tqdm(
-                total=int(size) if size and size.isdigit() else None,
-                unit="B",
+            with show_progress(
+                int(size) if size and size.isdigit() else None,
+                target.name,
+                "B",
+                enabled=progress,
                 unit_scale=True,
-                desc=target.name,
-                disable=None if progress else True,
             ) as bar:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)

@@ -47,12 +47,25 @@ def test_matconvnet_weights_file_loads_and_freezes_before_conv5(
     assert conv4.trunk[17].weight.requires_grad and not conv4.trunk[14].weight.requires_grad
 
 
-def test_random_init_is_logged_and_nothing_is_frozen(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
+def test_random_init_is_logged_once_and_nothing_is_frozen(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vpr_bench_netvlad import backbones
+
+    monkeypatch.setattr(backbones, "_ANNOUNCED", set())
+    with caplog.at_level(logging.INFO):
         model = build_netvlad(NetVLADConfig(backbone="tiny", num_clusters=8, pretrained=None))
-    assert "RANDOM init" in caplog.text
+        build_netvlad(NetVLADConfig(backbone="tiny", num_clusters=8, pretrained=None))
+    # Asked for (pretrained=None): INFO, once per process however often the model is built.
+    asked = [r for r in caplog.records if "random init (pretrained=None)" in r.getMessage()]
+    assert [r.levelno for r in asked] == [logging.INFO]
     assert all(p.requires_grad for p in model.parameters())
     assert model.descriptor_dim == 8 * 64
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        build_netvlad(NetVLADConfig(backbone="tiny", num_clusters=8, pretrained="auto"))
+    wanted = [r for r in caplog.records if "RANDOM init" in r.getMessage()]
+    assert [r.levelno for r in wanted] == [logging.WARNING]  # weights wanted, none found
 
 
 def test_missing_or_unfitting_weights_file(tmp_path: Path) -> None:

@@ -189,12 +189,7 @@ def build_trunk(
             )
     source = _resolve_pretrained(arch, pretrained)
     if source is None:
-        log.warning(
-            "NetVLAD backbone %s: no pretrained weights (pretrained=%r%s); using RANDOM init.",
-            backbone,
-            pretrained,
-            ", not in torchvision's cache" if pretrained == "auto" and arch != "tiny" else "",
-        )
+        _announce_random_init(backbone, pretrained, arch)
         return Trunk(module, dim, None)
     _load_into(module, _load_state_file(source), prefixes, source)
     log.info("NetVLAD backbone %s: weights loaded from %s", backbone, source)
@@ -205,6 +200,30 @@ def build_trunk(
             "weights pass pretrained=<vd16_offtheshelf_conv5_3_max.pth>."
         )
     return Trunk(module, dim, str(source))
+
+
+_ANNOUNCED: set[tuple[str, str | None]] = set()
+"""Backbones whose random initialisation was already logged in this process."""
+
+
+def _announce_random_init(backbone: str, pretrained: str | None, arch: str) -> None:
+    """Say once per process that a trunk starts from random weights.
+
+    INFO when the config asked for it (``pretrained=None``, e.g. the quick profiles' tiny
+    trunk); a WARNING when weights were wanted but not found (``auto``).
+    """
+    if (backbone, pretrained) in _ANNOUNCED:
+        return
+    _ANNOUNCED.add((backbone, pretrained))
+    if pretrained is None:
+        log.info("NetVLAD backbone %s: random init (pretrained=None).", backbone)
+        return
+    log.warning(
+        "NetVLAD backbone %s: no pretrained weights (pretrained=%r%s); using RANDOM init.",
+        backbone,
+        pretrained,
+        ", not in torchvision's cache" if pretrained == "auto" and arch != "tiny" else "",
+    )
 
 
 def freeze_before(trunk: nn.Sequential, backbone: str, train_layers: str) -> list[nn.Module]:

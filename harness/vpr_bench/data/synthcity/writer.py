@@ -155,12 +155,12 @@ def generate(target: Path, size: SynthCitySize, seed: int, progress: bool = True
         target: The final dataset folder (must not exist; the caller handles reuse).
         size: The size to generate.
         seed: The city seed.
-        progress: Show a tqdm progress bar (only on a terminal).
+        progress: Show progress (a bar on a terminal, else one log line at the end).
 
     Returns:
         The manifest written to ``target/manifest.json``.
     """
-    from tqdm import tqdm
+    from vpr_bench.progress import progress as show_progress
 
     plan = plan_city(size, seed)
     jobs = _jobs(plan, seed, size)
@@ -171,7 +171,7 @@ def generate(target: Path, size: SynthCitySize, seed: int, progress: bool = True
     digests: dict[str, bytes] = {}
     counts: Counter[tuple[str, str, str]] = Counter()
     try:
-        bar = tqdm(total=total, desc=f"synthcity-{size.name}", unit="img", disable=not progress)
+        bar = show_progress(total, f"synthcity-{size.name}", "img", enabled=progress)
         with bar:
             for files in _results(jobs, size.workers):
                 for rel, data in files:
