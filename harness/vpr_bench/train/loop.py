@@ -217,12 +217,14 @@ class Engine:
                 if callable(begin_epoch) and round_idx == 0 and pos == 0 and plan is None:
                     begin_epoch(self, epoch)
                 n_rounds = paradigm.rounds(epoch)
+                bar = self._epoch_bar(epoch, n_epochs)
                 while round_idx < n_rounds:
                     if plan is None:
                         plan, pos = paradigm.make_plan(self, epoch, round_idx), 0
                         self._safe = (epoch, round_idx, 0, plan)
                     while pos < len(plan):
                         pos, loss = self._optimizer_step(paradigm, plan, pos)
+                        bar.update(1)
                         self._safe = (epoch, round_idx, pos, plan)
                         if loss is not None:
                             losses.append(loss)
@@ -233,6 +235,7 @@ class Engine:
                             self._save("last", paradigm, epoch, round_idx, pos, plan)
                     plan, round_idx = None, round_idx + 1
                     self._safe = (epoch, round_idx, 0, None)
+                bar.close()
                 info = getattr(paradigm, "epoch_info", None)
                 stop = self._end_epoch(epoch, losses, info(epoch) if callable(info) else None)
                 self._epoch_losses = []
@@ -272,6 +275,18 @@ class Engine:
             },
         )
         return outcome
+
+    def _epoch_bar(self, epoch: int, n_epochs: int) -> Any:
+        """A step counter for the epoch: a bar on rank 0's terminal, silent otherwise.
+
+        Without a terminal the ``epoch N`` line of the run's log reports each epoch.
+        """
+        import sys
+
+        from vpr_bench.progress import progress
+
+        show = self.info.is_main and sys.stderr.isatty()
+        return progress(None, f"epoch {epoch + 1}/{n_epochs}", "step", enabled=show, leave=False)
 
     def _optimizer_step(
         self, paradigm: Paradigm, plan: torch.Tensor, pos: int
