@@ -8,7 +8,7 @@ PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint format bench bench-all gpu-check leaderboard clean
+.PHONY: install demo demo-publish test test-all lint format bench bench-all gpu-check leaderboard clean
 
 install: $(STAMP)
 
@@ -20,8 +20,15 @@ $(STAMP): pyproject.toml $(PLUGINS)
 	$(BIN)/python -m pip install -q -e '.[cpu,dev]' $(foreach p,$(PLUGIN_DIRS),-e '$(p)[test]')
 	@touch $(STAMP)
 
+# The demo writes its records, pages and runs under runs/ (not in git) and prints its board;
+# `make demo-publish` is the one command that refreshes the committed leaderboards/.
+DEMO := run --plugins netvlad,sare --dataset synthcity --profile quick
+
 demo: install
-	$(BIN)/vpr-bench run --plugins netvlad,sare --dataset synthcity --profile quick
+	$(BIN)/vpr-bench $(DEMO) --leaderboards runs/leaderboards --runs-dir runs
+
+demo-publish: install
+	$(BIN)/vpr-bench $(DEMO) --leaderboards leaderboards --runs-dir runs
 
 test: install
 	$(BIN)/pytest

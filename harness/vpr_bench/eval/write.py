@@ -56,6 +56,7 @@ def write_result(result: EvalResult) -> EvalOutcome:
     geo, outputs = job.split, job.outputs
     root = geo.root or job.target.root
     record = distinct_untrained(record, Path(outputs.records_dir))
+    record = same_run_record(record, Path(outputs.records_dir))
     rec_path = record_path(Path(outputs.records_dir), record)
     stem = record_path(Path(outputs.predictions_dir), record)
     written: list[Path] = []
@@ -140,3 +141,42 @@ def distinct_untrained(record: EvalRecord, records_dir: Path) -> EvalRecord:
         "%s holds another %s config; this baseline is tagged %s", existing_path, record.method, tag
     )
     return dataclasses.replace(record, checkpoint_tag=tag)
+
+
+def same_run_record(record: EvalRecord, records_dir: Path) -> EvalRecord:
+    """``record``, re-tagged to replace an earlier record of the very same result.
+
+    A rerun that reproduces a trained result (the same weights, sha256 equal, from the same
+    resolved config and seed, on the same dataset version and split under the same protocol)
+    would otherwise add a second, identical row under its new run name. It takes the earlier
+    record's tag instead, so its record and predictions replace the earlier ones. Untrained
+    baselines and weights without a sha256 are left as they are.
+    """
+    if record.checkpoint_tag.startswith(UNTRAINED) or not record.weights_sha256:
+        return record
+    folder = Path(records_dir) / record.benchmark
+    name = f"{record.dataset}.{record.split}.json"
+    for path in sorted(folder.glob(f"{record.method}.*/{name}")):
+        try:
+            earlier = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(earlier, dict):
+            continue
+        same = (
+            earlier.get("method") == record.method
+            and earlier.get("weights_sha256") == record.weights_sha256
+            and earlier.get("config") == record.config
+            and earlier.get("dataset_version") == record.dataset_version
+            and earlier.get("protocol_digest") == record.protocol_digest
+            and (earlier.get("provenance") or {}).get("seed") == record.provenance.seed
+            and isinstance(earlier.get("checkpoint_tag"), str)
+        )
+        if same and earlier["checkpoint_tag"] != record.checkpoint_tag:
+            log.info(
+                "%s is the same result (weights %s, same config and data): replacing it",
+                path,
+                record.weights_sha256[:12],
+            )
+            return dataclasses.replace(record, checkpoint_tag=earlier["checkpoint_tag"])
+    return record
