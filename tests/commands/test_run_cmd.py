@@ -74,3 +74,33 @@ def test_help_says_how_to_run_on_the_tiny_city(capsys: pytest.CaptureFixture[str
     assert "vpr-bench data prepare synthcity --size tiny --root /tmp/city" in out
     assert "--data-root /tmp/city/synthcity-tiny --train-root /tmp/city/synthcity-tiny" in out
     assert "vpr-bench list methods --options METHOD" in out
+
+
+def test_seeds_make_one_record_each_and_a_rerun_replaces_them(city: Path, tmp_path: Path) -> None:
+    """--seeds 0,1 trains and evaluates once per seed (a baseline per seed too); the board's
+    frame groups each method's seeds into one mean ± std row; running the same command again
+    reproduces the same weights, so its records replace the first ones instead of adding."""
+    from vpr_bench.leaderboard.collect import records_frame
+    from vpr_bench.leaderboard.seeds import group_seeds
+
+    args = [
+        "run", "--methods", "tiny-triplet", "--dataset", "synthcity", "--profile", "quick",
+        "--data-root", str(city), "--train-root", str(city), "--leaderboards", str(tmp_path / "lb"),
+        "--runs-dir", str(tmp_path / "runs"), "--set", "trainer.epochs=1", "--seeds", "0,1",
+    ]  # fmt: skip
+    assert main(args) == 0
+    root = tmp_path / "lb" / "records" / "synthcity"
+    first = sorted(root.rglob("*.json"))
+    records = [read_record(p) for p in first]
+    assert sorted(
+        (r.checkpoint_tag.startswith("untrained"), r.provenance.seed) for r in records
+    ) == [
+        (False, 0),
+        (False, 1),
+        (True, 0),
+        (True, 1),
+    ]
+    grouped = group_seeds(records_frame(list(zip(first, records, strict=True))))
+    assert sorted(grouped["n_seeds"].tolist()) == [2, 2]
+    assert main(args) == 0
+    assert sorted(root.rglob("*.json")) == first  # replaced, not added

@@ -64,3 +64,35 @@ def test_bad_devices_and_plans_are_usage_errors(registries: Registries) -> None:
         plan_run(registries, methods[:1], RunOptions(dataset="synthcty"))
     with pytest.raises(UsageError, match="No method to run"):
         select_methods(registries, None, ["no-such-plugin"])
+
+
+def test_seeds_run_every_method_once_per_seed(registries: Registries) -> None:
+    methods = select_methods(registries, ["tiny-triplet", "tiny-ms"], None)
+    plan = plan_run(registries, methods, RunOptions(dataset="synthcity", seeds=(3, 1, 2)))
+    assert [(p.method.name, p.config.seed) for p in plan.methods] == [
+        ("tiny-triplet", 3),
+        ("tiny-triplet", 1),
+        ("tiny-triplet", 2),
+        ("tiny-ms", 3),
+        ("tiny-ms", 1),
+        ("tiny-ms", 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seeds", "0,x"], "expected comma-separated integers such as 0,1,2"),
+        (["--seeds", "0,1,1"], "--seeds must list distinct integers >= 0"),
+        (["--seeds", "0,1", "--seed", "4"], "--seed and --seeds exclude each other"),
+    ],
+)
+def test_bad_seed_lists_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    command = ["--no-autoload", "run", "--methods", "tiny-triplet", "--dataset", "synthcity"]
+    try:
+        code = main([*command, *args])
+    except SystemExit as exc:  # argparse refuses a malformed list itself
+        code = exc.code
+    assert code == 2 and message in capsys.readouterr().err

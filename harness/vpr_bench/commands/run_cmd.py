@@ -100,6 +100,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="training runs folder")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, help="override the config's seed")
+    parser.add_argument(
+        "--seeds",
+        type=_seed_list,
+        default=(),
+        metavar="S1,S2,...",
+        help="train and evaluate every method once per seed; boards show mean ± std (n)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="extraction batch size")
     parser.add_argument("--no-cache", action="store_true", help="do not use the descriptor cache")
     parser.add_argument("--no-baseline", action="store_true", help="skip the untrained baselines")
@@ -138,6 +145,7 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
         trained_on=args.trained_on,
         records_dir=records_dir,
         runs_dir=args.runs_dir,
+        seeds=args.seeds,
         device=args.device,
         seed=args.seed,
         baseline=not args.no_baseline,
@@ -167,3 +175,13 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
     for problem in result.problems:
         ctx.print(f"warning: skipped bad record: {problem}")
     return 1 if result.problems else 0
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``"0,1,2"`` -> ``(0, 1, 2)`` (argparse type of ``--seeds``)."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 0,1,2, got {text!r}"
+        ) from None

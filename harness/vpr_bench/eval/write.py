@@ -122,21 +122,29 @@ def distinct_untrained(record: EvalRecord, records_dir: Path) -> EvalRecord:
     Untrained baselines are filed under ``<model>.untrained/``. When a record there was made
     from a different model config (two configs of one model in one run, or another profile
     earlier), this one is tagged with the first 8 hex digits of its model config's digest
-    instead, so neither overwrites the other. A lone config keeps the plain path.
+    instead, so neither overwrites the other; when only the seed differs (``--seeds``), with
+    the digest of the model config and the seed. A lone config keeps the plain path.
     """
     if record.checkpoint_tag != UNTRAINED or "model" not in record.config:
         return record
     existing_path = record_path(records_dir, record)
     if not existing_path.is_file():
         return record
+    identity = {"model": record.config["model"], "seed": record.config.get("seed")}
     try:
         existing = json.loads(existing_path.read_text(encoding="utf-8"))
-        same = existing["config"]["model"] == record.config["model"]
-    except (OSError, ValueError, KeyError, TypeError):
+        same = (
+            existing["config"]["model"] == identity["model"]
+            and existing["config"].get("seed") == identity["seed"]
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return record  # unreadable: it is replaced, as before
     if same:
         return record
-    tag = f"{UNTRAINED}-{config_hash(record.config['model'])[:8]}"
+    # The model config alone names a config's baseline (as before); with the seed when only
+    # the seed differs (a --seeds run: one baseline per seed).
+    same_model = existing.get("config", {}).get("model") == identity["model"]
+    tag = f"{UNTRAINED}-{config_hash(identity if same_model else identity['model'])[:8]}"
     log.info(
         "%s holds another %s config; this baseline is tagged %s", existing_path, record.method, tag
     )

@@ -24,6 +24,7 @@ from vpr_bench.leaderboard.escape import safe_stem
 from vpr_bench.leaderboard.paper import add_paper_rows, paper_entries
 from vpr_bench.leaderboard.plots import plan_plots, section_plots
 from vpr_bench.leaderboard.render import GENERATED_MARKER, render_benchmark, section_stem, sort_rows
+from vpr_bench.leaderboard.seeds import group_seeds
 
 if TYPE_CHECKING:
     from vpr_bench.registry import Registries
@@ -102,7 +103,7 @@ def build_leaderboards(
             return reg.dataset_split(name)[0].name
 
         entries = paper_entries(registries.methods)
-    frame = add_paper_rows(records_frame(collection.shown, resolve), entries, resolve)
+    frame = add_paper_rows(group_seeds(records_frame(collection.shown, resolve)), entries, resolve)
     for benchmark in collection.benchmarks():
         rows = frame[frame["benchmark"] == benchmark] if len(frame) else frame
         page = render_benchmark(

@@ -207,6 +207,8 @@ def _record_row(
         "path": path.as_posix(),
         "protocol": dict(record.protocol),
         "per_condition": {k: dict(v) for k, v in record.per_condition.items()},
+        "seed": int(record.provenance.seed),
+        "config": dict(record.config),
     }
     for name, value in record.metrics.items():
         row[name] = float(value)
@@ -231,6 +233,8 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         "path",
         "protocol",
         "per_condition",
+        "seed",
+        "config",
     ]
     metrics = sorted({k for row in rows for k in row if k not in base}, key=metric_sort_key)
     return base + metrics

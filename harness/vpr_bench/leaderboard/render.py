@@ -119,14 +119,22 @@ def _table(rows: pd.DataFrame) -> str:
             rank += 1
         table["#"].append("paper" if paper else str(rank))
         table["method"].append(escape_markdown_cell(row["method"]))
-        ident = [str(row["checkpoint"] or ""), str(row["profile"] or ""), str(row["variant"] or "")]
+        checkpoint = str(row["checkpoint"] or "")
+        seeds = row.get("seeds")
+        if isinstance(seeds, list) and seeds:
+            checkpoint = f"{len(seeds)} seeds ({', '.join(str(s) for s in seeds)})"
+        ident = [checkpoint, str(row["profile"] or ""), str(row["variant"] or "")]
         table["checkpoint / profile"].append(
             escape_markdown_cell(" / ".join(p for p in ident if p)) or "—"
         )
         trained = escape_markdown_cell(row["trained_on"] or "") or "—"
         table["trained on"].append(trained + (f" {DAGGER}" if row["trained_here"] else ""))
+        stds = row.get("stds")
         for name in metric_names:
-            table[name].append(_fmt(row.get(name, math.nan)))
+            cell = _fmt(row.get(name, math.nan))
+            if isinstance(stds, dict) and name in stds and cell != "—":
+                cell = f"{cell} ± {stds[name]:.1f}"
+            table[name].append(cell)
         if with_delta:
             table[f"Δ {PRIMARY_METRIC}"].append(_fmt(row.get("delta"), "{:+.1f}"))
         dim = row["descriptor_dim"]
@@ -185,7 +193,8 @@ def render_benchmark(
         f"{DAGGER}: evaluated on the dataset the weights were trained on. "
         f"Δ {PRIMARY_METRIC}: our {PRIMARY_METRIC} minus the paper's for the same method and "
         "protocol (checkpoint-specific numbers first). Rows marked *paper* are published "
-        "numbers, not runs. Percentages have one decimal.",
+        "numbers, not runs. Percentages have one decimal; a row of n seeds shows the mean ± "
+        "the standard deviation over its seeds (n − 1 in the denominator).",
     ]
     sections = (
         rows.drop_duplicates(subset=list(SECTION_KEYS)).sort_values(

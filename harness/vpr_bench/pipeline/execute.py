@@ -134,7 +134,7 @@ def _train_and_evaluate(
     model = build_model(registries, method_plan)
     data: TrainingData | None = None
     outcomes: list[EvalOutcome | None] = []
-    baseline_key = f"{method.model}:{config.model!r}"
+    baseline_key = f"{method.model}:{config.model!r}:seed={config.seed}"
     wants_baseline = options.baseline and baseline_key not in seen_baselines
     trains = options.weights is None
     if model_spec.prepare is not None and (trains or wants_baseline):

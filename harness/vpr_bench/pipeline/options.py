@@ -29,6 +29,8 @@ class RunOptions:
         runs_dir: Where training runs, predictions and grids go.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         seed: Overrides the config's seed when given.
+        seeds: Run every method once per seed (``--seeds 0,1,2``); boards then show the mean
+            and standard deviation of the runs that differ only by seed. Excludes ``seed``.
         baseline: Also evaluate the untrained model of each distinct model config.
         batch_size: Extraction batch size.
         use_cache: Use the descriptor cache.
@@ -51,6 +53,7 @@ class RunOptions:
     runs_dir: Path = Path("runs")
     device: str = "auto"
     seed: int | None = None
+    seeds: tuple[int, ...] = ()
     baseline: bool = True
     batch_size: int = 32
     use_cache: bool = True
@@ -59,6 +62,16 @@ class RunOptions:
     download: bool = False
 
     def __post_init__(self) -> None:
+        if self.seeds and self.seed is not None:
+            raise UsageError("--seed and --seeds exclude each other: give one seed or a list.")
+        if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
+            raise UsageError(
+                f"--seeds must list distinct integers >= 0, got {','.join(map(str, self.seeds))}."
+            )
+        if self.seeds and (self.weights is not None or self.checkpoint):
+            raise UsageError(
+                "--seeds repeats training; it has no meaning with --weights or --checkpoint."
+            )
         if self.batch_size < 1:
             raise UsageError(
                 f"--batch-size must be an integer >= 1, got {self.batch_size}; pass the number "

@@ -40,7 +40,8 @@ class RunPlan:
     """A whole ``vpr-bench run``, resolved.
 
     Attributes:
-        methods: The methods in run order, each with its resolved config.
+        methods: The methods in run order, each with its resolved config (a method once per
+            seed with ``--seeds``).
         target: The evaluation dataset, split, folder and protocol.
         device: The resolved torch device.
         options: The run's options.
@@ -101,25 +102,27 @@ def plan_run(registries: Registries, methods: Sequence[MethodSpec], options: Run
         check_trained_on(registries, options.trained_on, options.weights)
     target = resolve_target(registries, options.dataset, options.data_root)
     target.require_protocol()
-    extra: dict[str, Any] = {} if options.seed is None else {"seed": options.seed}
+    seeds: list[int | None] = list(options.seeds) or [options.seed]
     layers = []
     if checkpoint is not None:
         needs = {**checkpoint.overrides, "train_dataset": checkpoint.trained_on}
         layers.append((f"checkpoint {checkpoint.tag!r}", needs))
     plans = []
     for method in methods:
-        config = resolve_experiment(
-            method,
-            registries,
-            profile=options.profile,
-            config_file=options.config_file,
-            sets=options.sets,
-            extra=extra,
-            layers=layers,
-        )
-        if checkpoint is None and options.weights is None:
-            registries.check_method(method, config.train_dataset)
-        plans.append(MethodPlan(method, config))
+        for seed in seeds:
+            extra: dict[str, Any] = {} if seed is None else {"seed": seed}
+            config = resolve_experiment(
+                method,
+                registries,
+                profile=options.profile,
+                config_file=options.config_file,
+                sets=options.sets,
+                extra=extra,
+                layers=layers,
+            )
+            if checkpoint is None and options.weights is None:
+                registries.check_method(method, config.train_dataset)
+            plans.append(MethodPlan(method, config))
     device = resolve_device(options.device)
     return RunPlan(tuple(plans), target, device, options, checkpoint)
 
