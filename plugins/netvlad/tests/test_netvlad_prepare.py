@@ -106,3 +106,31 @@ def test_prepare_errors() -> None:
         ConfigError, match=r"1 training image\(s\) x 4 descriptors cannot make 8 clusters"
     ):
         prepare_netvlad(build_netvlad(few), few, _batches(2, size=16), seed=0)
+
+
+def test_a_random_trunk_gets_its_batchnorm_statistics_before_kmeans() -> None:
+    """The tiny trunk's BatchNorm layers start at mean 0 / variance 1; prepare sets them to the
+    statistics of the first training images (cumulative average), before clustering, and keeps
+    the layers' momentum."""
+    from torch import nn
+
+    cfg = _config(init_images=6)
+    model = build_netvlad(cfg)
+    layers = [m for m in model.trunk.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert layers and all(float(m.running_mean.abs().sum()) == 0.0 for m in layers)
+    batches = _batches(3)
+    prepare_netvlad(model, cfg, iter(batches), seed=7)
+    first = layers[0]
+    x = torch.cat(batches)
+    expected_mean = model.trunk[0](x).mean(dim=(0, 2, 3))  # the first conv's output, 6 images
+    torch.testing.assert_close(first.running_mean, expected_mean.detach(), rtol=1e-4, atol=1e-3)
+    assert all(m.momentum == 0.1 for m in layers)
+
+
+def test_a_pretrained_trunk_keeps_its_statistics() -> None:
+    from vpr_bench_netvlad.prepare import _needs_calibration
+
+    model = build_netvlad(_config())
+    assert _needs_calibration(model)
+    model.trunk_pretrained = True
+    assert not _needs_calibration(model)

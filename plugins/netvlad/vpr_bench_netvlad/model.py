@@ -55,6 +55,8 @@ class NetVLADModel(nn.Module):
         self.local_dim = local_dim
         self.descriptor_dim = config.num_clusters * local_dim
         self._frozen = list(frozen or [])
+        self.trunk_pretrained = False
+        """True when the trunk's weights were loaded from a file (set by build_netvlad)."""
 
     def train(self, mode: bool = True) -> NetVLADModel:
         """Set train mode, keeping BatchNorm layers of frozen trunk blocks in eval mode."""
@@ -125,6 +127,7 @@ def build_netvlad(config: NetVLADConfig | None = None) -> NetVLADModel:
         if config.seed is not None:
             torch.manual_seed(config.seed + 1)
         model = NetVLADModel(trunk.module, trunk.dim, config, frozen)
+    model.trunk_pretrained = trunk.pretrained_from is not None
     if config.centroids:
         from vpr_bench_netvlad.centroids import load_centroids
 

@@ -13,13 +13,14 @@ import logging
 from collections.abc import Iterable, Iterator
 
 import torch
+from torch import nn
 
 from vpr_bench.errors import ConfigError
 from vpr_bench_netvlad.centroids import compute_centroids
 from vpr_bench_netvlad.config import NetVLADConfig
 from vpr_bench_netvlad.model import NetVLADModel
 
-__all__ = ["prepare_netvlad"]
+__all__ = ["calibrate_batch_norm", "prepare_netvlad"]
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,61 @@ def _take_images(
             return  # never pull (decode) a batch that is not used
 
 
+_CALIBRATION_IMAGES = 64
+"""At most this many of the k-means images (the first ones) set a random trunk's BatchNorm
+statistics; they are held in memory meanwhile."""
+
+
+def _needs_calibration(model: NetVLADModel) -> bool:
+    """A trunk trained from random weights with trainable BatchNorm layers (the tiny trunk)."""
+    if model.trunk_pretrained:
+        return False
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.trunk.modules())
+
+
+def calibrate_batch_norm(
+    trunk: nn.Module, batches: Iterable[torch.Tensor], device: torch.device
+) -> int:
+    """Set the running statistics of ``trunk``'s BatchNorm layers to those of ``batches``.
+
+    A freshly initialised BatchNorm layer holds mean 0 and variance 1, so in eval mode it passes
+    features through unnormalised; k-means centres computed from those features stop fitting as
+    soon as training (train mode) moves the running statistics to the data's, and the untrained
+    model's R@1 then collapses before any weight has changed (measured on synthcity-small val
+    with the quick profile: 34.3 -> 13.7 from the statistics update alone). The statistics are
+    therefore set first, as the cumulative average over these images, and k-means then clusters
+    features normalised as training will see them.
+
+    Returns:
+        The number of images seen.
+    """
+    layers = [m for m in trunk.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [layer.momentum for layer in layers]
+    was_training = trunk.training
+    seen = 0
+    try:
+        for layer in layers:
+            layer.reset_running_stats()
+            layer.momentum = None  # cumulative moving average over the batches
+        trunk.train()
+        with torch.no_grad():
+            for batch in batches:
+                trunk(batch.to(device))
+                seen += int(batch.shape[0])
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+        trunk.train(was_training)
+    return seen
+
+
 def prepare_netvlad(
     model: NetVLADModel, config: NetVLADConfig, images: Iterable[torch.Tensor], seed: int
 ) -> None:
     """Initialise the NetVLAD layer from k-means centres of training descriptors.
+
+    A trunk with random weights and BatchNorm layers (the tiny trunk) first gets its BatchNorm
+    statistics from the first training images (:func:`calibrate_batch_norm`).
 
     When ``config.centroids`` names a file, the layer was already initialised from it when the
     model was built, and nothing is done (logged). Otherwise up to ``config.init_images`` images
@@ -83,13 +135,23 @@ def prepare_netvlad(
     first = _check_batch(first)
     device = next(model.parameters()).device
     was_training = model.training
+    held: list[torch.Tensor] = [first]
+    if _needs_calibration(model):
+        wanted = min(config.init_images, _CALIBRATION_IMAGES)
+        while sum(int(b.shape[0]) for b in held) < wanted:
+            more = next(stream, None)
+            if more is None:
+                break
+            held.append(_check_batch(more))
+        images_seen = calibrate_batch_norm(model.trunk, held, device)
+        log.info("BatchNorm statistics of the random-init trunk set from %d images", images_seen)
     model.eval()
     with torch.no_grad():
         feats = model.trunk(first[:1].to(device))
     locations = int(feats.shape[-2] * feats.shape[-1])
     per_image = min(config.init_per_image, locations)
     counter = [0]
-    batches = _take_images(itertools.chain([first], stream), config.init_images, counter)
+    batches = _take_images(itertools.chain(held, stream), config.init_images, counter)
     try:
         centroids, descriptors = compute_centroids(
             model.trunk,
