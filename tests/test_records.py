@@ -117,3 +117,24 @@ def test_older_schema_is_migrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_invalid_metric_is_rejected() -> None:
     with pytest.raises(RecordError, match="metric 'R@1' must be a number"):
         make_record(metrics={"R@1": float("nan")})
+
+
+def test_a_schema_1_record_reads_with_unknown_data_at_its_old_path(tmp_path: Path) -> None:
+    """Records written before data identities (schema 1) stay readable and where they were."""
+    import json
+
+    record = make_record()
+    path = write_record(record, record_path(tmp_path, record))
+    raw = json.loads(path.read_text())
+    del raw["data"]
+    raw["schema_version"] = 1
+    path.write_text(json.dumps(raw))
+    old = read_record(path)
+    assert old.data == {} and old.schema_version == 2 and record_path(tmp_path, old) == path
+
+
+def test_a_record_with_its_data_identity_is_filed_under_it(tmp_path: Path) -> None:
+    record = make_record(data={"name": "synthcity-small", "digest": "0123456789abcdef"})
+    path = write_record(record, record_path(tmp_path, record))
+    assert path.name == "synthcity.test.synthcity-small-01234567.json"
+    assert read_record(path) == record

@@ -36,9 +36,16 @@ __all__ = [
     "write_record",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 added ``data`` (the identity of the split); a v1 record's data is unknown."""
+    raw.setdefault("data", {})
+    return raw
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 """``{old_version: upgrade}``: each upgrade maps a v``old`` dict to a v``old + 1`` dict.
 
 When the schema changes, bump :data:`SCHEMA_VERSION` and add the upgrade of the previous
@@ -122,6 +129,9 @@ class EvalRecord:
         config: The fully resolved config.
         provenance: Versions, device, time, seed.
         timing: Time and memory.
+        data: Which data: ``{"name", "digest", "reader"}`` of the evaluated split
+            (:func:`vpr_bench.data.identity.data_identity`); empty for records written before
+            schema 2.
         leaderboard: False for test-only models (never shown on leaderboards).
         schema_version: Version of this format.
     """
@@ -144,11 +154,12 @@ class EvalRecord:
     config: Mapping[str, Any]
     provenance: Provenance
     timing: Timing
+    data: Mapping[str, str] = dataclasses.field(default_factory=dict)
     leaderboard: bool = True
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        for name in ("protocol", "metrics", "per_condition", "counts", "config"):
+        for name in ("protocol", "metrics", "per_condition", "counts", "config", "data"):
             # Store plain JSON values (tuples become lists) so a record equals its re-read self.
             try:
                 object.__setattr__(self, name, json.loads(json.dumps(getattr(self, name))))
@@ -157,6 +168,14 @@ class EvalRecord:
         for name in ("benchmark", "method", "dataset", "split"):
             if not getattr(self, name):
                 raise RecordError(f"EvalRecord.{name} must not be empty.")
+        if not isinstance(self.data, Mapping) or not all(
+            key in ("name", "digest", "reader") and isinstance(value, str)
+            for key, value in self.data.items()
+        ):
+            raise RecordError(
+                "EvalRecord.data must map 'name', 'digest' and 'reader' to strings, got "
+                f"{self.data!r}."
+            )
         for key, value in self.metrics.items():
             if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
                 raise RecordError(f"EvalRecord metric {key!r} must be a number, got {value!r}.")
@@ -175,11 +194,20 @@ def record_to_dict(record: EvalRecord) -> dict[str, Any]:
 
 
 def record_path(root: Path, record: EvalRecord) -> Path:
-    """``<root>/<benchmark>/<method>.<tag>/<dataset>.<split>.json``, the canonical location."""
+    """The canonical location of ``record``.
+
+    ``<root>/<benchmark>/<method>.<tag>/<dataset>.<split>.<data name>-<digest8>.json``: the
+    data's name and the first 8 hex digits of its digest keep results on different data (two
+    VPR-Bench folders, two synthcity sizes) in different files. Records written before schema 2
+    carry no data identity and keep ``<dataset>.<split>.json``.
+    """
     tag = normalize_name(record.checkpoint_tag or "untrained")
-    return (
-        root / record.benchmark / f"{record.method}.{tag}" / f"{record.dataset}.{record.split}.json"
-    )
+    name = f"{record.dataset}.{record.split}"
+    digest = str(record.data.get("digest", ""))
+    if digest:
+        label = normalize_name(str(record.data.get("name", ""))) or "data"
+        name += f".{label}-{digest[:8]}"
+    return root / record.benchmark / f"{record.method}.{tag}" / f"{name}.json"
 
 
 def write_record(record: EvalRecord, path: Path) -> Path:

@@ -40,32 +40,38 @@ def corridor_run(
     return out, root, out / "out" / "vprbench-folder" / "tiny-gem.untrained"
 
 
+def _stem(folder: Path) -> str:
+    """``vprbench-folder.test.<data name>-<digest8>``: the file stem of the folder's result."""
+    (record,) = folder.glob("vprbench-folder.test.*.json")
+    return record.name.removesuffix(".json")
+
+
 def test_corridor_end_to_end(
     corridor_run: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, root, folder = corridor_run
-    record = read_record(folder / "vprbench-folder.test.json")
+    stem = _stem(folder)
+    assert stem.startswith("vprbench-folder.test.corridor-")  # the data's folder and digest
+    record = read_record(folder / f"{stem}.json")
+    assert record.data["name"] == "corridor" and stem.endswith(record.data["digest"][:8])
     assert record.method == "tiny-gem" and record.leaderboard is False
     assert record.checkpoint_tag == "untrained" and record.weights_sha256 == ""
     assert record.counts["n_queries"] == 111 and record.counts["n_database"] == 111
     assert record.protocol["name"] == "vprbench-folder" and record.descriptor_dim == 64
     assert set(record.metrics) >= {"R@1", "R@5", "R@10", "R@20"}
     assert 0 < record.metrics["R@1"] <= record.metrics["R@5"] <= record.metrics["R@20"] <= 100
-    predictions = load_predictions(folder / "vprbench-folder.test.predictions.npz")
+    predictions = load_predictions(folder / f"{stem}.predictions.npz")
     assert predictions.result.knn_idx.shape == (111, 20)
     assert predictions.db_names[0] == "ref/0000000.jpg"
     assert Path(predictions.meta["root"]) == root.resolve()
     # Ground truth as shipped: query 0's positives are its list in ground_truth_new.npy.
     gt = np.load(root / "ground_truth_new.npy", allow_pickle=True)  # object array (pickled)
     assert predictions.result.positives[0].tolist() == sorted(int(i) for i in gt[0][1])
-    grid = Image.open(folder / "vprbench-folder.test.grid.png")
+    grid = Image.open(folder / f"{stem}.grid.png")
     assert grid.size[0] > 6 * 160 and grid.size[1] > 4 * 120
 
     capsys.readouterr()
-    assert (
-        main(["eval", "--from-predictions", str(folder / "vprbench-folder.test.predictions.npz")])
-        == 0
-    )
+    assert main(["eval", "--from-predictions", str(folder / f"{stem}.predictions.npz")]) == 0
     text = capsys.readouterr().out
     assert "matches the metrics stored" in text
     assert f"{record.metrics['R@1']:.2f}" in text
@@ -97,19 +103,18 @@ def test_rerun_uses_cache_and_writes_records_elsewhere(
         ]
     )
     assert code == 0
-    again = read_record(records / "corridor" / "tiny-gem.untrained" / "vprbench-folder.test.json")
-    first = read_record(folder / "vprbench-folder.test.json")
+    stem = _stem(folder)
+    again = read_record(records / "corridor" / "tiny-gem.untrained" / f"{stem}.json")
+    first = read_record(folder / f"{stem}.json")
     assert again.metrics == first.metrics and again.timing.images_per_s == 0.0
-    assert (
-        out / "out2" / "corridor" / "tiny-gem.untrained" / "vprbench-folder.test.predictions.npz"
-    ).is_file()
+    assert (out / "out2" / "corridor" / "tiny-gem.untrained" / f"{stem}.predictions.npz").is_file()
 
 
 def test_tampered_predictions_are_reported(
     corridor_run: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, _, folder = corridor_run
-    with np.load(folder / "vprbench-folder.test.predictions.npz") as data:
+    with np.load(folder / f"{_stem(folder)}.predictions.npz") as data:
         arrays = {k: data[k] for k in data.files}
     arrays["knn_idx"] = np.roll(arrays["knn_idx"], 1, axis=0)
     np.savez(tmp_path / "t.npz", **arrays)

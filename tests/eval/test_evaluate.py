@@ -73,7 +73,8 @@ def test_hand_computed_metrics_record_and_predictions(street: Path, tmp_path: Pa
     assert record.timing.images_per_s > 0 and record.timing.search_ms_per_query > 0
     assert outcome.record_path == record_path(tmp_path / "out", record)
     assert read_record(outcome.record_path) == record
-    assert outcome.predictions_path.name == "csv-folder.test.predictions.npz"
+    name = outcome.predictions_path.name  # the data's folder name and digest are in it
+    assert name.startswith("csv-folder.test.street0-") and name.endswith(".predictions.npz")
     assert outcome.grid_path is not None and Image.open(outcome.grid_path).size[1] > 0
     predictions, metrics, per_condition = recompute_metrics(
         outcome.predictions_path, list(get_registries().evaluators)

@@ -4,7 +4,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from record_factory import PITTS_V1, PITTS_V2, SYNTH, put
+from record_factory import PITTS_V1, PITTS_V2, SYNTH, make_record, put
 
 from vpr_bench.leaderboard.build import build_leaderboards, stale_files, write_outputs
 from vpr_bench.leaderboard.render import GENERATED_MARKER
@@ -73,13 +73,17 @@ def test_two_protocol_versions_of_one_dataset_get_two_sections(tmp_path: Path) -
     put(records, method="sare", tag="b", protocol=PITTS_V2, metrics={"R@1": 70.0})
     sections = _sections(_page(tmp_path))
     assert list(sections) == [
-        "pitts30k-test@v1 — pitts30k (data v1) / test",
-        "pitts30k-test@v2 — pitts30k (data v1) / test",
+        "pitts30k-test@v1 — pitts30k (data v1, unidentified data) / test",
+        "pitts30k-test@v2 — pitts30k (data v1, unidentified data) / test",
     ]
-    assert [row[1] for row in sections["pitts30k-test@v1 — pitts30k (data v1) / test"]] == [
-        "netvlad"
-    ]
-    assert [row[1] for row in sections["pitts30k-test@v2 — pitts30k (data v1) / test"]] == ["sare"]
+    assert [
+        row[1]
+        for row in sections["pitts30k-test@v1 — pitts30k (data v1, unidentified data) / test"]
+    ] == ["netvlad"]
+    assert [
+        row[1]
+        for row in sections["pitts30k-test@v2 — pitts30k (data v1, unidentified data) / test"]
+    ] == ["sare"]
     page = _page(tmp_path)
     assert "queries shorter side 480" in page and f"digest {PITTS_V2.digest()}" in page
 
@@ -92,11 +96,14 @@ def test_two_dataset_versions_under_one_protocol_get_two_sections(tmp_path: Path
     put(records, method="sare", tag="new", dataset_version=2, metrics={"R@1": 40.0})
     sections = _sections(_page(tmp_path))
     assert list(sections) == [
-        "pitts30k-test@v1 — pitts30k (data v1) / test",
-        "pitts30k-test@v1 — pitts30k (data v2) / test",
+        "pitts30k-test@v1 — pitts30k (data v1, unidentified data) / test",
+        "pitts30k-test@v1 — pitts30k (data v2, unidentified data) / test",
     ]
-    assert [row[1] for row in sections["pitts30k-test@v1 — pitts30k (data v2) / test"]] == ["sare"]
-    assert sections["pitts30k-test@v1 — pitts30k (data v2) / test"][0][0] == "1"
+    assert [
+        row[1]
+        for row in sections["pitts30k-test@v1 — pitts30k (data v2, unidentified data) / test"]
+    ] == ["sare"]
+    assert sections["pitts30k-test@v1 — pitts30k (data v2, unidentified data) / test"][0][0] == "1"
 
 
 def test_same_key_different_digest_is_not_merged(tmp_path: Path) -> None:
@@ -106,7 +113,7 @@ def test_same_key_different_digest_is_not_merged(tmp_path: Path) -> None:
     put(records, method="sare", protocol=other)
     headings = list(_sections(_page(tmp_path)))
     assert sorted(headings) == sorted(
-        f"pitts30k-test@v1 — pitts30k (data v1) / test (digest {p.digest()})"
+        f"pitts30k-test@v1 — pitts30k (data v1, unidentified data) / test (digest {p.digest()})"
         for p in (PITTS_V1, other)
     )
 
@@ -160,7 +167,7 @@ def test_paper_rows_and_delta(tmp_path: Path) -> None:
     )
     page = _page(tmp_path, _registries(netvlad, sare))
     sections = _sections(page)
-    v1 = sections["pitts30k-test@v1 — pitts30k (data v1) / test"]
+    v1 = sections["pitts30k-test@v1 — pitts30k (data v1, unidentified data) / test"]
     header = next(line for line in page.splitlines() if line.startswith("|     #"))
     assert "Δ R@1" in header
     delta_at = [c.strip() for c in header.split("|")[1:-1]].index("Δ R@1")
@@ -176,7 +183,7 @@ def test_paper_rows_and_delta(tmp_path: Path) -> None:
     ]
     # The tokyo247 paper number has no table here; the v2 table gets the pitts30k-test rows.
     assert "73.3" not in page
-    v2 = sections["pitts30k-test@v2 — pitts30k (data v1) / test"]
+    v2 = sections["pitts30k-test@v2 — pitts30k (data v1, unidentified data) / test"]
     assert [r[0] for r in v2] == ["1", "paper", "paper", "paper"]
     assert v2[0][delta_at] == "-17.2"  # v2 record of tag v2: no checkpoint number, method's
 
@@ -248,3 +255,20 @@ def test_stale_files_and_write_outputs(tmp_path: Path) -> None:
     assert stale_files(out, result) == ["gone.md (no longer generated; would be removed)"]
     assert write_outputs(out, result) == ([], ["gone.md"])
     assert (out / "README.md").read_text(encoding="utf-8") == "hand-written\n"
+
+
+def test_results_on_different_data_never_share_a_table(tmp_path: Path) -> None:
+    """Two VPR-Bench folders are one dataset to the registry: their records sit in different
+    files and tables, each named after its folder."""
+    from vpr_bench.records import record_path, write_record
+
+    root = tmp_path / "records"
+    for name, digest, r1 in (("corridor", "1" * 16, 60.0), ("office", "2" * 16, 40.0)):
+        record = replace(
+            make_record(metrics={"R@1": r1}), data={"name": name, "digest": digest, "reader": ""}
+        )
+        path = write_record(record, record_path(root, record))
+        assert path.name == f"pitts30k.test.{name}-{digest[:8]}.json"
+    page = build_leaderboards(root, command="x", plots=False).files["pittsburgh.md"].decode()
+    assert "pitts30k (data v1, corridor 11111111) / test" in page
+    assert "pitts30k (data v1, office 22222222) / test" in page

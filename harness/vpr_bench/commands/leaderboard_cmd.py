@@ -16,7 +16,7 @@ DEFAULT_OUT = "leaderboards"
 
 BUILD_DESCRIPTION = """\
 Collect every result record under --records (laid out as
-<benchmark>/<method>.<tag>/<dataset>.<split>.json, as 'vpr-bench run' and 'vpr-bench eval'
+<benchmark>/<method>.<tag>/<dataset>.<split>.<data>.json, as 'vpr-bench run' and 'vpr-bench eval'
 write them), validate each, and write one page per benchmark to <out>/<benchmark>.md, with
 plots in <out>/plots/ (SVG and PNG).
 

@@ -49,7 +49,9 @@ class GeoSplit:
         positives: Explicit ground truth (one sequence of database indices per query) for
             datasets that ship it (VPR-Bench ``ground_truth_new.npy``); None means "compute
             from UTM within the protocol radius".
-        manifest: A digest of the split's content (names, positions), used to key caches.
+        manifest: The reader's own identifier of the data, when it has one (synthcity: its
+            generation's sha256 and the split); recorded in every result's data identity
+            (:func:`vpr_bench.data.identity.data_identity`) beside the harness's digest.
         extras: Reader-specific metadata (e.g. the .mat file's thresholds).
     """
 

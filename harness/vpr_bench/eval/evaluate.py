@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vpr_bench.data.identity import data_identity
 from vpr_bench.eval import distributed
 from vpr_bench.records import EvalRecord, Timing
 from vpr_bench.runtime import RetrievalResult
@@ -195,6 +196,7 @@ def evaluate(job: EvalJob) -> EvalResult | None:
         descriptor_dim=int(db_desc.shape[1]),
         trained_on=candidate.trained_on,
         config=full_config,
+        data=data_identity(geo),
         provenance=collect_provenance(
             device=dev,
             seed=candidate.seed,

@@ -99,7 +99,7 @@ class EvalOutputs:
     """Where a result goes.
 
     Attributes:
-        records_dir: Root of ``<benchmark>/<method>.<tag>/<dataset>.<split>.json``.
+        records_dir: Root of ``<benchmark>/<method>.<tag>/<dataset>.<split>.<data>.json``.
         predictions_dir: Root of the predictions file and the grid (same relative path).
         save_grid: Render a retrieval grid of this many queries (0: none).
         command: The command line recorded in the provenance (None: ``sys.argv``).

@@ -1,6 +1,6 @@
 """Collect result records from a records folder into a pandas DataFrame.
 
-The folder follows ``<benchmark>/<method>.<tag>/<dataset>.<split>.json`` (see
+The folder follows ``<benchmark>/<method>.<tag>/<dataset>.<split>.<data>.json`` (see
 :func:`vpr_bench.records.record_path`). Every file is read with
 :func:`vpr_bench.records.read_record`; a file that fails is reported by name and skipped, never
 guessed at.
@@ -40,11 +40,15 @@ SECTION_KEYS = (
     "dataset",
     "dataset_version",
     "split",
+    "data_digest",
 )
 """The columns that identify one leaderboard table: rows are comparable only within it.
 
 ``dataset_version`` is there because a reader (or, for generated data such as synthcity, the
-generator) can change what a split holds without the protocol's rules changing.
+generator) can change what a split holds without the protocol's rules changing;
+``data_digest`` because one reader reads many folders (two VPR-Bench folders, the tiny and the
+small synthetic city): results on different data never share a table (``""`` for records
+written before data identities were recorded).
 """
 
 
@@ -192,6 +196,8 @@ def _record_row(
         "dataset": record.dataset,
         "dataset_version": int(record.dataset_version),
         "split": record.split,
+        "data_digest": str(record.data.get("digest", "")),
+        "data_name": str(record.data.get("name", "")),
         "kind": "ours",
         "method": record.method,
         "checkpoint": record.checkpoint_tag,
@@ -218,6 +224,7 @@ def _record_row(
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     base = [
         *SECTION_KEYS,
+        "data_name",
         "kind",
         "method",
         "checkpoint",

@@ -143,6 +143,7 @@ def _paper_row(
     section: Any, entry: PaperEntry, resolve: Callable[[str], str] | None
 ) -> dict[str, Any]:
     row: dict[str, Any] = {key: section[key] for key in SECTION_KEYS}
+    row["data_name"] = section.get("data_name", "")
     row.update(
         {
             "kind": "paper",

@@ -34,11 +34,13 @@ PlotPlanner = Callable[["pd.DataFrame"], Sequence[tuple[str, str]]]
 def section_stem(section: Mapping[str, Any]) -> str:
     """File-name stem of a table's plots: unique per benchmark, protocol, dataset version, split."""
     digest = safe_stem(str(section["protocol_digest"])[:16] or "none")
-    return (
+    stem = (
         f"{safe_stem(str(section['benchmark']))}--{safe_stem(str(section['protocol_name']))}"
         f"-v{int(section['protocol_version'])}-{digest}--{safe_stem(str(section['dataset']))}"
         f"-d{int(section['dataset_version'])}-{safe_stem(str(section['split']))}"
     )
+    data = str(section.get("data_digest", "") or "")
+    return f"{stem}--data-{safe_stem(data[:8])}" if data else stem
 
 
 def sort_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -57,6 +59,16 @@ def sort_rows(rows: pd.DataFrame) -> pd.DataFrame:
     keys += ["trained_on", "path"]
     rows = rows.sort_values(by=keys, kind="mergesort", na_position="last")
     return rows.drop(columns=["_paper", "_primary"]).reset_index(drop=True)
+
+
+def _data_label(section: Any) -> str:
+    """Which data a table is on: ``corridor 3f2a1b2c`` (folder name, digest), or unknown."""
+    digest, name = (section.get(k, "") for k in ("data_digest", "data_name"))
+    digest = digest if isinstance(digest, str) else ""
+    name = name if isinstance(name, str) else ""  # NaN where no row carries one
+    if not digest:
+        return "unidentified data"
+    return f"{name} {digest[:8]}" if name else digest[:8]
 
 
 def _fmt(value: Any, pattern: str = "{:.1f}") -> str:
@@ -205,7 +217,7 @@ def render_benchmark(
     )
     headings = [
         f"{s['protocol_name']}@v{int(s['protocol_version'])} — {s['dataset']} "
-        f"(data v{int(s['dataset_version'])}) / {s['split']}"
+        f"(data v{int(s['dataset_version'])}, {_data_label(s)}) / {s['split']}"
         for _, s in sections.iterrows()
     ]
     for (_, section), title in zip(sections.iterrows(), headings, strict=True):
