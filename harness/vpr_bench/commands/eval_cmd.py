@@ -16,9 +16,9 @@ Evaluate a method (or a bare model) on one dataset split under the split's evalu
 extract database and query descriptors (cached on disk), search the nearest neighbours once,
 compute R@N, mAP@N, precision-recall metrics and every installed evaluator, and write
 
-  <out>/<benchmark>/<method>.<tag>/<dataset>.<split>.<data>.json              the EvalRecord
-  <out>/<benchmark>/<method>.<tag>/<dataset>.<split>.<data>.predictions.npz   top-K ranking + ground truth
-  <out>/<benchmark>/<method>.<tag>/<dataset>.<split>.<data>.grid.png          with --save-grid N
+  <out>/<benchmark>/<method>.<tag>/<dataset>.<split>.<data>.json             the EvalRecord
+  <out>/<benchmark>/<method>.<tag>/<dataset>.<split>.<data>.predictions.npz  top-K + ground truth
+  <out>/<benchmark>/<method>.<tag>/<dataset>.<split>.<data>.grid.png         with --save-grid N
 
 where <data> is the data folder's name and a digest of its images and ground truth.
 

@@ -74,7 +74,8 @@ def build_leaderboards(
     """Generate one markdown page per benchmark (and its plots) from the records.
 
     Args:
-        records_dir: The records root (``<benchmark>/<method>.<tag>/<dataset>.<split>.<data>.json``).
+        records_dir: The records root
+            (``<benchmark>/<method>.<tag>/<dataset>.<split>.<data>.json``).
         registries: Where paper rows (``MethodSpec.paper``, ``Checkpoint.reported``) and
             dataset names come from; None: no paper rows, † by the name rule only. The CLI
             passes ``PluginManager().registries()``; tests pass hand-built registries.
