@@ -12,8 +12,9 @@ For a local feature map ``F [B, D, H, W]`` (ClusVPR ``clusvpr/models/clusvpr.py:
 6. the descriptor: intra-normalise, flatten k-major, L2 (8192-d for the paper's model).
 
 Step 5 is computed as ``sum_{g,i} m_{g,k,i} u_{g,i} - (sum_{g,i} m_{g,k,i}) c_k`` with
-``m = s * a``: a ``[B, K, G*HW] x [B, G*HW, d]`` product. The reference materialises the
-``[B, G, K, d, HW]`` residual (about 300 MB per 480x640 image); nothing here is that large.
+``m = s * a``: one ``[B, K, HW] x [B, HW, d]`` product per group, summed. The reference
+materialises the ``[B, G, K, d, HW]`` residual (about 300 MB per 480x640 image); nothing here
+is that large (``benchmarks/results/clusvpr-aggregator-cpu.md``).
 
 Where the published code cannot run, these are the decisions (README, "Deviations"):
 
@@ -114,7 +115,9 @@ class GeMPooling(nn.Module):
         Returns:
             ``[B, G, N]``.
         """
-        powered = groups.clamp(min=self.eps).pow(exponent)
+        clamped = groups.clamp(min=self.eps)
+        # Without autograd the power can overwrite the clamped copy (one [B, G, d, N] less).
+        powered = clamped.pow(exponent) if torch.is_grad_enabled() else clamped.pow_(exponent)
         return powered.mean(dim=2).pow(1.0 / exponent)
 
 
@@ -246,8 +249,7 @@ class ClusVPR(nn.Module):
     def group_vectors(self, blocked: torch.Tensor) -> torch.Tensor:
         """``u``: ``[B, G, d, H*W]`` from the blocks' output ``[B, D, H, W]``."""
         x = F.normalize(full_precision(blocked), p=2, dim=1).flatten(2)  # [B, D, N]
-        weight = self.linear1.weight.to(x.dtype)
-        u = torch.einsum("od,bdn->bon", weight, x)
+        u = torch.matmul(self.linear1.weight.to(x.dtype), x)  # [B, G*d, N]
         return u.unflatten(1, (self.groups, self.group_dim))  # type: ignore[no-any-return]
 
     def gem(self, groups: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -257,18 +259,22 @@ class ClusVPR(nn.Module):
 
     def masses(self, groups: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """``m_{g,k,i} = softmax_k(w_k . u_{g,i}) * sigmoid(gem_{g,i})``: ``[B, G, K, H*W]``."""
-        attention = torch.sigmoid(self.gem(groups, height, width))
+        attention = torch.sigmoid(self.gem(groups, height, width)).unsqueeze(2)
         weight = self.conv.weight[:, :, 0, 0].to(groups.dtype)
-        assign = torch.softmax(torch.einsum("kd,bgdn->bgkn", weight, groups), dim=2)
-        return assign * attention.unsqueeze(2)
+        assign = torch.softmax(torch.matmul(weight, groups), dim=2)  # [B, G, K, N]
+        # softmax keeps its output for its backward: in place only without autograd
+        return assign * attention if torch.is_grad_enabled() else assign.mul_(attention)
 
     def _vlad(self, masses: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-        """``sum_{g,i} m (u - c)`` over the given locations: ``[B, K, d]``."""
-        batch = masses.shape[0]
-        m = masses.transpose(1, 2).reshape(batch, self.num_clusters, -1)  # [B, K, G*N]
-        u = groups.transpose(2, 3).reshape(batch, -1, self.group_dim)  # [B, G*N, d]
-        centroids = self.centroids.to(m.dtype)
-        return torch.bmm(m, u) - m.sum(dim=2, keepdim=True) * centroids.unsqueeze(0)
+        """``sum_{g,i} m (u - c)`` over the given locations: ``[B, K, d]``.
+
+        One ``[B, K, N] x [B, N, d]`` product per group, accumulated (no transposed copies).
+        """
+        vlad = torch.bmm(masses[:, 0], groups[:, 0].transpose(1, 2))
+        for g in range(1, masses.shape[1]):
+            vlad = vlad.baddbmm_(masses[:, g], groups[:, g].transpose(1, 2))
+        mass = masses.sum(dim=(1, 3)).unsqueeze(2)  # [B, K, 1]
+        return vlad - mass * self.centroids.to(vlad.dtype).unsqueeze(0)
 
     # -- outputs --------------------------------------------------------------------------------
     def _terms(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
