@@ -70,7 +70,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
 def test_two_gloo_ranks_keep_identical_weights(tmp_path: Path) -> None:
     import torch.multiprocessing as mp
 
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)  # type: ignore[attr-defined,no-untyped-call]
     first, second = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     assert torch.equal(first["start"], second["start"])
     assert torch.equal(first["end"], second["end"])

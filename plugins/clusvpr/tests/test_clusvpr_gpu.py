@@ -14,7 +14,7 @@ import torch
 
 from vpr_bench_clusvpr.aggregator import ClusVPR
 from vpr_bench_clusvpr.config import ClusVPRConfig
-from vpr_bench_clusvpr.cwt import cluster_value_scale
+from vpr_bench_clusvpr.cwt import CWTNet, cluster_value_scale
 from vpr_bench_clusvpr.model import ClusVPRModel, build_clusvpr
 
 pytestmark = [
@@ -63,7 +63,9 @@ def test_bf16_autocast_keeps_gem_and_density_in_float32() -> None:
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
         blocked = layer.run_blocks(features)
         masses, groups = layer._terms(features)
-        tokens = layer.vit_layer[0].global_cwt.tokens(features[:, 256:])
+        block = layer.vit_layer[0]
+        assert isinstance(block, CWTNet)
+        tokens = block.global_cwt.tokens(features[:, 256:])
         scale = cluster_value_scale(tokens, 10)
         vlad = layer(features)
     assert blocked.dtype == torch.bfloat16 and tokens.dtype == torch.bfloat16

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from vpr_bench_clusvpr.aggregator import ClusVPR
-from vpr_bench_clusvpr.cwt import cluster_value_scale
+from vpr_bench_clusvpr.cwt import CWTNet, cluster_value_scale
 from vpr_bench_clusvpr.model import normalise_vlad
 
 DTYPES = [pytest.param(torch.float64, id="f64"), pytest.param(torch.float32, id="f32")]
@@ -100,6 +100,7 @@ def test_cluster_value_scale_of_every_block(oracle: dict[str, Any], dtype: torch
     x = torch.from_numpy(oracle["x"]).to(dtype)
     with torch.no_grad():
         for index, block in enumerate(layer.vit_layer):
+            assert isinstance(block, CWTNet)
             tokens = block.global_cwt.tokens(x[:, block.branch_dim :])
             scale = cluster_value_scale(tokens, _config(oracle)["k_nn"])
             expected = oracle["cluster_value_scale"][index]

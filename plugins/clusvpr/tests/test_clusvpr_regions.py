@@ -84,8 +84,8 @@ def test_larger_regions_are_sums_of_s_patches() -> None:
     torch.testing.assert_close(regions[:, 0], s.sum(1), rtol=0, atol=1e-12)
     for i, ids in enumerate(L_PATCHES):
         torch.testing.assert_close(regions[:, 1 + i], s[:, list(ids)].sum(1), rtol=0, atol=1e-12)
-    for i, ids in enumerate(M_PATCHES):
-        torch.testing.assert_close(regions[:, 3 + i], s[:, list(ids)].sum(1), rtol=0, atol=1e-12)
+    for i, window in enumerate(M_PATCHES):
+        torch.testing.assert_close(regions[:, 3 + i], s[:, list(window)].sum(1), rtol=0, atol=1e-12)
     torch.testing.assert_close(regions[:, 9:], s, rtol=0, atol=0)
     # the m-patches are the 2x2 windows of the 3x4 grid, the l-patches its two halves
     assert M_PATCHES[0] == (0, 1, 4, 5) and M_PATCHES[-1] == (6, 7, 10, 11)
