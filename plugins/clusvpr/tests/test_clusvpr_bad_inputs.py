@@ -84,9 +84,16 @@ def test_the_suggested_sizes_are_accepted() -> None:
 
 def test_the_forward_refuses_what_it_cannot_do_in_one_line() -> None:
     model = build_clusvpr(
-        ClusVPRConfig(backbone="tiny", pretrained=None, num_clusters=4, groups=4, map_height=4,
-                      map_width=4, cwt_mlp_dim=8)
-    )  # fmt: skip
+        ClusVPRConfig(
+            backbone="tiny",
+            pretrained=None,
+            num_clusters=4,
+            groups=4,
+            map_height=4,
+            map_width=4,
+            cwt_mlp_dim=8,
+        )
+    )
     model.eval()
     with torch.no_grad():
         model(torch.randn(1, 3, 16, 24))  # a 2x3 map evaluates (resize path) ...

@@ -15,9 +15,17 @@ from vpr_bench_clusvpr.model import ClusVPRModel, build_clusvpr
 from vpr_bench_clusvpr.prepare import group_space_centroids, prepare_clusvpr
 
 CONFIG = ClusVPRConfig(
-    backbone="tiny", pretrained=None, num_clusters=6, groups=4, map_height=6, map_width=8,
-    cwt_mlp_dim=16, init_images=5, init_per_image=20, init_iters=10,
-)  # fmt: skip
+    backbone="tiny",
+    pretrained=None,
+    num_clusters=6,
+    groups=4,
+    map_height=6,
+    map_width=8,
+    cwt_mlp_dim=16,
+    init_images=5,
+    init_per_image=20,
+    init_iters=10,
+)
 
 
 def _batches(count: int = 3, batch: int = 2) -> Iterator[torch.Tensor]:

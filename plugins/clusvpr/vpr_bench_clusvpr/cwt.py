@@ -257,9 +257,14 @@ class CWTNet(nn.Module):
     """
 
     def __init__(
-        self, dim: int, mlp_dim: int = 512, heads: int = 2, layers: int = 1, k: int = 10,
+        self,
+        dim: int,
+        mlp_dim: int = 512,
+        heads: int = 2,
+        layers: int = 1,
+        k: int = 10,
         dropout: float = 0.1,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         half = dim // 2
         self.branch_dim = half
