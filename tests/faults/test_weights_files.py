@@ -49,3 +49,28 @@ def test_random_bytes_as_weights_are_not_a_torch_file(
     assert "download the file again" in message
     assert files_under(tmp_path) == {"w.pt"}
 
+
+def test_nan_weights_at_fp32_blame_the_weights_not_the_precision(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model emitting NaN at fp32 says to check the weights, not 'try fp32'; nothing is kept."""
+    import torch
+
+    from vpr_bench import get_registries
+    from vpr_bench.registry import resolve
+
+    spec = get_registries().models.get("tiny-gem")
+    model = resolve(spec.build)(resolve(spec.config_cls)())
+    state = model.state_dict()
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first] = torch.full_like(state[first], float("nan"))
+    weights = tmp_path / "diverged.pt"
+    torch.save(state, weights)
+    assert _eval(shared_data, tmp_path, weights) == 1
+    message = capsys.readouterr().err.strip()
+    assert "\n" not in message
+    assert "produced NaN/inf descriptors for " in message
+    assert "at full precision (fp32), so its weights or its forward are at fault" in message
+    assert "check the --weights file" in message
+    assert "try fp32" not in message
+    assert files_under(tmp_path) == {"diverged.pt"}
