@@ -93,3 +93,62 @@ def test_stale_cache_temps_of_killed_writers_are_removed(tmp_path: Path) -> None
     with cache.writer("k", 2, 3, {}) as writer:
         writer.write(0, np.ones((2, 3), dtype=np.float32))
     assert sorted(p.name for p in folder.iterdir()) == sorted([live.name, "k.json", "k.npy"])
+
+
+def test_full_disk_creating_the_cache_folder_is_one_line(
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ENOSPC creating the cache folder: exit 1, one line naming it, before any extraction."""
+    import os
+
+    import vpr_bench.eval.extract as extract
+
+    cache = tmp_path / "cache"
+    real_mkdir = os.mkdir
+
+    def full_disk(path: Any, *args: Any, **kwargs: Any) -> None:
+        if str(path).startswith(str(cache)):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", full_disk)
+    monkeypatch.setattr(extract, "compute_descriptors", lambda *a, **k: pytest.fail("extracted"))
+    code = _eval_corridor(shared_data, tmp_path / "out", "--cache-dir", str(cache))
+    message = capsys.readouterr().err.strip()
+    assert code == 1
+    assert "\n" not in message
+    assert message == (
+        f"error: Descriptor cache folder {cache}: No space left on device; nothing was written. "
+        "Free space there, or point --cache-dir (or VPR_BENCH_CACHE) to another folder, or pass "
+        "--no-cache."
+    )
+    assert files_under(tmp_path) == set()
+
+
+def test_full_disk_at_the_run_config_leaves_no_run_folder(
+    tiny_city: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ENOSPC writing a new run's config.json: exit 1 naming it, and no run folder is kept."""
+    import vpr_bench.train.api as api
+
+    def full_disk(path: Path, data: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(api, "atomic_write_json", full_disk)
+    runs = tmp_path / "runs"
+    code = main(["train", "tiny-ms", "--data-root", str(tiny_city), "--runs-dir", str(runs)])
+    message = capsys.readouterr().err.strip()
+    assert code == 1
+    assert "\n" not in message
+    assert message.startswith(f"error: Cannot write {runs}/tiny-ms/")
+    assert message.endswith(
+        "/config.json: No space left on device; the run did not start and nothing was kept. "
+        "Free disk space or pass another --runs-dir."
+    )
+    assert list(tmp_path.iterdir()) == []

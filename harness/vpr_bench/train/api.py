@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vpr_bench.atomic import atomic_write_json
-from vpr_bench.errors import DataError, UsageError
+from vpr_bench.atomic import atomic_write_json, check_writable_dir
+from vpr_bench.errors import DataError, UsageError, VprBenchError
 from vpr_bench.registry import Registries, resolve
 from vpr_bench.runtime import RunEvent
 from vpr_bench.specs import BatchKind, MethodSpec, ModelSpec
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TrainingData",
+    "check_run_folder",
     "load_training_data",
     "new_run_dir",
     "prepare_model",
@@ -185,12 +186,14 @@ def train_method(
 
     Raises:
         IncompatibleError: The method's parts or the dataset do not fit together.
-        UsageError: A bad device.
+        UsageError: A bad device, or a run folder that cannot be written (checked first).
+        VprBenchError: The run's config.json cannot be written (the run folder is removed).
     """
     from vpr_bench.device import resolve_device
     from vpr_bench.train.setup import build_model_seeded
 
     device = str(resolve_device(config.device))
+    check_run_folder(runs_dir, resume_dir)
     model_spec = registries.models.get(method.model)
     if model is None:
         model = build_model_seeded(model_spec, config.model, config.seed)
@@ -207,8 +210,6 @@ def train_method(
         "val_dataset": data.val_split.name if data.val_split else None,
         "config_hash": config.digest(),
     }
-    if resume_dir is None:
-        atomic_write_json(run_dir / "config.json", record)
     ctx = TrainContext(
         model=model,
         loss=loss,
@@ -228,6 +229,8 @@ def train_method(
         ctx.emit = emit
     trainer = resolve(registries.trainers.get(method.trainer).fit)
     try:
+        if resume_dir is None:
+            _write_run_config(run_dir / "config.json", record)
         with _run_log(run_dir):
             outcome: TrainOutcome = trainer(ctx)
     except BaseException:
@@ -274,6 +277,43 @@ def resume_training(
         data_root=Path(data_root) if data_root else None,
     )
     return train_method(method, registries, config, data, resume_dir=Path(run_dir), emit=emit)
+
+
+def check_run_folder(runs_dir: Path, resume_dir: Path | None = None) -> None:
+    """Check, before any training work, that the run's folder can be created and written.
+
+    Args:
+        runs_dir: The parent of new run folders (``--runs-dir``).
+        resume_dir: The run folder being resumed (it is written to instead of ``runs_dir``).
+
+    Raises:
+        UsageError: The folder is a file or cannot be written (read-only, no permission).
+        VprBenchError: Its disk is full.
+    """
+    if resume_dir is not None:
+        check_writable_dir(
+            resume_dir,
+            "Run folder",
+            "A resumed run writes its checkpoints there: make it writable, or copy the run "
+            "folder somewhere writable and resume the copy.",
+            space_fix="A resumed run writes its checkpoints there: free space on its disk, or "
+            "copy the run folder elsewhere and resume the copy.",
+        )
+    else:
+        check_writable_dir(
+            runs_dir, "--runs-dir folder", "Pass a folder you can write to with --runs-dir DIR."
+        )
+
+
+def _write_run_config(path: Path, record: dict[str, Any]) -> None:
+    try:
+        atomic_write_json(path, record)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise VprBenchError(
+            f"Cannot write {path}: {reason}; the run did not start and nothing was kept. Free "
+            "disk space or pass another --runs-dir."
+        ) from exc
 
 
 def _discard_unstarted(run_dir: Path, missing_parents: list[Path]) -> None:
