@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "atomic_open",
     "atomic_write_bytes",
     "atomic_write_json",
+    "atomic_write_many",
     "atomic_write_text",
     "check_writable_dir",
     "current_umask",
@@ -116,6 +117,55 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     with atomic_open(path, "w") as handle:
         handle.write(text)
+
+
+def atomic_write_many(files: Mapping[Path, bytes]) -> None:
+    """Write every file of ``files``, or none of them.
+
+    Each file is first written in full (and fsynced) to a temporary file beside its target;
+    only when every one is written are they renamed into place (a rename needs no space). A
+    full disk or a read-only folder therefore leaves every target as it was.
+
+    Args:
+        files: ``{target path: content}``; missing folders are created.
+
+    Raises:
+        OSError: The first write that failed (its ``filename`` names the file); no target has
+            changed, and the temporary files and the folders this call made are removed.
+    """
+    staged: list[tuple[Path, Path]] = []
+    made: list[Path] = []
+    try:
+        for target, data in files.items():
+            target = Path(target)
+            for folder in reversed([target.parent, *target.parent.parents]):
+                if not folder.exists():
+                    folder.mkdir()
+                    made.append(folder)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+            )
+            staged.append((Path(tmp_name), target))
+            with os.fdopen(fd, "wb") as handle:
+                os.fchmod(handle.fileno(), new_file_mode())
+                try:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                except OSError as exc:
+                    exc.filename = exc.filename or str(target)
+                    raise
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    for tmp, target in staged:
+        os.replace(tmp, target)
+    for folder in {target.parent for _, target in staged}:
+        _fsync_dir(folder)
 
 
 def atomic_write_json(path: str | os.PathLike[str], data: Any) -> None:

@@ -152,3 +152,46 @@ def test_full_disk_at_the_run_config_leaves_no_run_folder(
         "Free disk space or pass another --runs-dir."
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_full_disk_in_leaderboard_build_changes_no_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC writing the second page: exit 1 naming it; the first page keeps its old text."""
+    import os
+
+    from tests.conftest import REPO_ROOT
+    from vpr_bench.leaderboard.render import GENERATED_MARKER
+
+    out = tmp_path / "lb"
+    out.mkdir()
+    old = f"{GENERATED_MARKER}\nold page\n"
+    (out / "synthcity.md").write_text(old)
+    real_fdopen, opened = os.fdopen, []
+
+    def fill_up(fd: int, *args: Any, **kwargs: Any) -> Any:
+        handle = real_fdopen(fd, *args, **kwargs)
+        opened.append(fd)
+        if len(opened) == 2:  # the second staged page finds the disk full
+
+            def write(data: bytes) -> int:
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            handle.write = write
+        return handle
+
+    monkeypatch.setattr(os, "fdopen", fill_up)
+    records = REPO_ROOT / "leaderboards" / "records"
+    code = main(
+        ["leaderboard", "build", "--no-plots", "--records", str(records), "--out", str(out)]
+    )
+    message = capsys.readouterr().err.strip()
+    assert code == 1
+    assert "\n" not in message
+    assert message == (
+        f"error: Cannot write {out / 'vprbench-folder.md'}: No space left on device; no "
+        f"leaderboard file in {out} was changed. Free disk space or pass another --out, then "
+        "build again."
+    )
+    assert files_under(out) == {"synthcity.md"}
+    assert (out / "synthcity.md").read_text() == old
