@@ -195,3 +195,30 @@ def test_full_disk_in_leaderboard_build_changes_no_page(
     )
     assert files_under(out) == {"synthcity.md"}
     assert (out / "synthcity.md").read_text() == old
+
+
+def test_full_disk_while_preparing_synthcity_keeps_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC at the 20th image of `data prepare`: exit 1, one line, no partial city or folder."""
+    import vpr_bench.data.synthcity.writer as writer
+
+    real_write, written = writer._write_file, []
+
+    def fill_up(path: Path, data: bytes) -> None:
+        written.append(path)
+        if len(written) == 20:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, data)
+
+    monkeypatch.setattr(writer, "_write_file", fill_up)
+    root = tmp_path / "data" / "city"
+    code = main(["data", "prepare", "synthcity", "--size", "tiny", "--root", str(root)])
+    message = capsys.readouterr().err.strip()
+    assert code == 1
+    assert "\n" not in message
+    assert message.startswith(f"error: Cannot write {written[-1]}: No space left on device; ")
+    assert message.endswith(
+        "no part of synthcity-tiny was kept. Free disk space there or pass another --root."
+    )
+    assert list(tmp_path.iterdir()) == []
