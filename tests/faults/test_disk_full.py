@@ -222,3 +222,22 @@ def test_full_disk_while_preparing_synthcity_keeps_nothing(
         "no part of synthcity-tiny was kept. Free disk space there or pass another --root."
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unforeseen_os_error_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An OSError no command turned into its own message: one line with file and reason, exit 1."""
+    import importlib
+
+    command = importlib.import_module("vpr_bench.commands.plugins_cmd")
+
+    def full_disk(*args: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/somewhere.bin")
+
+    monkeypatch.setattr(command, "execute", full_disk)
+    assert main(["plugins"]) == 1
+    assert capsys.readouterr().err == (
+        "error: /data/somewhere.bin: No space left on device; free disk space and run again "
+        "(--debug shows where it happened).\n"
+    )
