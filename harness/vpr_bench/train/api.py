@@ -38,6 +38,7 @@ __all__ = [
     "load_training_data",
     "new_run_dir",
     "prepare_model",
+    "read_run_config",
     "resume_training",
     "train_method",
 ]
@@ -255,19 +256,26 @@ def resume_training(
     """Continue the run in ``run_dir`` with the config and data it saved in ``config.json``.
 
     Raises:
-        UsageError: ``run_dir`` is not a run folder.
+        UsageError: ``run_dir`` is not a run folder, or is a run of another method.
+        DataError: Its ``config.json`` is damaged (not JSON, or without the saved config).
     """
     from vpr_bench.config import flatten
     from vpr_bench.experiment import resolve_experiment
 
-    saved_path = Path(run_dir) / "config.json"
-    if not saved_path.is_file():
-        raise UsageError(f"{run_dir} is not a run folder: it has no config.json.")
-    saved = json.loads(saved_path.read_text(encoding="utf-8"))
+    saved = read_run_config(Path(run_dir))
+    if saved["method"] != method.name:
+        raise UsageError(
+            f"{run_dir} is a run of {saved['method']}, not {method.name}: resume it with "
+            f"'vpr-bench train {saved['method']} --resume {run_dir}'."
+        )
+    check_run_folder(Path(run_dir), Path(run_dir))
     overrides = {k: v for k, v in flatten(saved["experiment"]).items() if k != "method"}
-    if device is not None:
-        overrides["device"] = device
-    config = resolve_experiment(method, registries, extra=overrides)
+    config = resolve_experiment(
+        method,
+        registries,
+        layers=[(str(Path(run_dir) / "config.json"), overrides)],
+        extra={"device": device} if device is not None else None,
+    )
     data_root = saved.get("data_root")
     data = load_training_data(
         method,
@@ -277,6 +285,36 @@ def resume_training(
         data_root=Path(data_root) if data_root else None,
     )
     return train_method(method, registries, config, data, resume_dir=Path(run_dir), emit=emit)
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The ``config.json`` a run saved when it started, checked for what resuming needs.
+
+    Raises:
+        UsageError: ``run_dir`` has no ``config.json`` (it is not a run folder).
+        DataError: The file is unreadable, not JSON, or lacks the method, dataset or config.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise UsageError(f"{run_dir} is not a run folder: it has no config.json.")
+    damaged = (
+        "it is what --resume continues from; restore it (e.g. from a backup), or start a new "
+        "run without --resume"
+    )
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path} is damaged ({exc}); {damaged}.") from exc
+    if not isinstance(saved, dict):
+        raise DataError(f"{path} is damaged (it holds no JSON object); {damaged}.")
+    missing = [
+        key
+        for key, kind in (("method", str), ("dataset", str), ("experiment", dict))
+        if not isinstance(saved.get(key), kind)
+    ]
+    if missing:
+        raise DataError(f"{path} is damaged (no valid {', '.join(missing)}); {damaged}.")
+    return saved
 
 
 def check_run_folder(runs_dir: Path, resume_dir: Path | None = None) -> None:
