@@ -59,7 +59,9 @@ def test_set_overrides_convert_types() -> None:
 
 
 def test_unknown_key_suggests() -> None:
-    with pytest.raises(ConfigError, match=r"unknown config key 'lrr'.*Did you mean: lr\?"):
+    with pytest.raises(
+        ConfigError, match=r"^--set trainer\.lrr: unknown config key\. Did you mean: lr\?"
+    ):
         apply_overrides(Top(), {"trainer.lrr": "1"}, source="--set")
     with pytest.raises(ConfigError, match="Did you mean: seed"):
         apply_overrides(Top(), {"sed": "1"}, source="--set")

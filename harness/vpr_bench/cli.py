@@ -145,6 +145,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a file-system failure no command turned into its own message
+        if args.debug:
+            raise
+        print(f"error: {_os_error_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for an unforeseen ``OSError``: the file, the reason and what to try."""
+    from vpr_bench.atomic import NO_SPACE
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    fix = (
+        "free disk space and run again"
+        if exc.errno in NO_SPACE
+        else "check the path and its permissions"
+    )
+    return f"{where}{exc.strerror or exc}; {fix} (--debug shows where it happened)."

@@ -67,13 +67,28 @@ def load_toml(path: Path) -> dict[str, Any]:
     """Read a TOML experiment file into dotted keys (``[trainer] lr = 0.01`` -> ``trainer.lr``).
 
     Raises:
-        ConfigError: The file is missing or not valid TOML (the message names the file).
+        ConfigError: The file is missing, a folder, unreadable, or not valid UTF-8 TOML (the
+            message names the file).
     """
+    if Path(path).is_dir():
+        raise ConfigError(
+            f"Config file {path} is a folder; --config takes a TOML file, e.g. exp.toml with "
+            "[model], [loss] and [trainer] tables."
+        )
     try:
         with Path(path).open("rb") as handle:
             data = tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist. Check the --config path.") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"Config file {path} cannot be read ({exc.strerror or exc}). Check the --config path."
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"Config file {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); --config "
+            "takes a TOML file."
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from exc
     return flatten(data)
@@ -120,8 +135,13 @@ def apply_overrides(config: T, overrides: Mapping[str, Any], *, source: str) -> 
         A new dataclass instance; ``config`` is not modified.
 
     Raises:
-        ConfigError: Unknown key (with suggestions) or a value of the wrong type.
+        ConfigError: Unknown key (naming the full dotted key, the section's keys and the
+            closest ones) or a value of the wrong type.
     """
+    return _apply(config, overrides, source, prefix="")
+
+
+def _apply(config: T, overrides: Mapping[str, Any], source: str, prefix: str) -> T:
     grouped: dict[str, dict[str, Any]] = {}
     direct: dict[str, Any] = {}
     field_map = {f.name: f for f in dataclasses.fields(config)}  # type: ignore[arg-type]
@@ -129,30 +149,29 @@ def apply_overrides(config: T, overrides: Mapping[str, Any], *, source: str) -> 
     for key, value in overrides.items():
         head, _, rest = key.partition(".")
         if head not in field_map:
-            raise _unknown_key(key, head, field_map, source, prefix="")
+            raise _unknown_key(prefix + key, head, field_map, source, prefix)
         if rest:
             sub = getattr(config, head)
             if not dataclasses.is_dataclass(sub):
                 raise ConfigError(
-                    f"{source}: {key!r} goes inside {head!r}, but {head!r} is a plain "
-                    f"{type(sub).__name__} value. Write {head}=<value> instead."
+                    f"{source}: {prefix + key!r} goes inside {prefix + head!r}, but "
+                    f"{prefix + head!r} is a plain {type(sub).__name__} value. Write "
+                    f"{prefix + head}=<value> instead."
                 )
             grouped.setdefault(head, {})[rest] = value
         elif dataclasses.is_dataclass(getattr(config, head)):
             if not isinstance(value, Mapping):
+                dotted = prefix + key
                 raise ConfigError(
-                    f"{source}: {key!r} is a table of options, not a value (got {value!r}). "
-                    f"Write a [{key}] table of name = value lines, or --set {key}.NAME=VALUE."
+                    f"{source}: {dotted!r} is a table of options, not a value (got {value!r}). "
+                    f"Write a [{dotted}] table of name = value lines, or --set {dotted}.NAME=VALUE."
                 )
             grouped.setdefault(head, {}).update(flatten(value))
         else:
-            direct[head] = _convert(value, hints.get(head, Any), key, source)
+            direct[head] = _convert(value, hints.get(head, Any), prefix + key, source)
     changes: dict[str, Any] = dict(direct)
     for head, sub_overrides in grouped.items():
-        try:
-            changes[head] = apply_overrides(getattr(config, head), sub_overrides, source=source)
-        except ConfigError as exc:
-            raise ConfigError(str(exc).replace(f"{source}: ", f"{source}: {head}.", 1)) from None
+        changes[head] = _apply(getattr(config, head), sub_overrides, source, f"{prefix}{head}.")
     try:
         return dataclasses.replace(config, **changes)  # type: ignore[type-var]
     except (TypeError, ValueError) as exc:
@@ -160,13 +179,16 @@ def apply_overrides(config: T, overrides: Mapping[str, Any], *, source: str) -> 
 
 
 def _unknown_key(
-    key: str, head: str, fields: Mapping[str, Any], source: str, prefix: str
+    dotted: str, head: str, fields: Mapping[str, Any], source: str, prefix: str
 ) -> ConfigError:
+    """The error of an unknown key, e.g. ``--set trainer.lrr: unknown config key. ...``."""
+    where = f"{source} {dotted}" if source.startswith("--") else f"{source}: {dotted}"
+    message = f"{where}: unknown config key."
     suggestion = did_you_mean(head, fields)
-    message = f"{source}: unknown config key {prefix}{key!r}."
     if suggestion:
         message += f" Did you mean: {suggestion}?"
-    message += f" Valid keys here: {', '.join(sorted(fields))}."
+    section = f"The keys of {prefix[:-1]} are" if prefix else "The top-level keys are"
+    message += f" {section}: {', '.join(sorted(fields))}."
     return ConfigError(message)
 
 

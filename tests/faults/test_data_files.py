@@ -104,3 +104,49 @@ def test_nan_position_in_a_mat_is_reported(
     assert "\n" not in message
     assert f"{mat}: utmQ column 7 (0-based; " in message
     assert "not a finite position (1 such column(s))" in message
+
+
+@pytest.fixture
+def csv_folder(corridor_copy: Path) -> Path:
+    """A csv-folder dataset over the corridor images: database.csv and queries.csv."""
+    for name, folder in (("database.csv", "ref"), ("queries.csv", "query")):
+        lines = ["path,easting,northing,condition"]
+        for i, image in enumerate(sorted((corridor_copy / folder).iterdir())[:6]):
+            lines.append(f"{folder}/{image.name},{10.0 * i},0,day")
+        (corridor_copy / name).write_text("\n".join(lines) + "\n")
+    return corridor_copy
+
+
+def test_csv_row_with_extra_fields_is_read(
+    csv_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Extra trailing fields in a row are ignored, as the format says, not an AttributeError."""
+    database = csv_folder / "database.csv"
+    lines = database.read_text().splitlines()
+    lines[2] += ",taken by phone,42"
+    database.write_text("\n".join(lines) + "\n")
+    assert main(["data", "check", "csv-folder", "--root", str(csv_folder)]) == 0
+    captured = capsys.readouterr()
+    assert "OK" in captured.out and captured.err == ""
+
+
+def test_csv_with_a_utf8_bom_is_read(csv_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A CSV saved with a byte-order mark (spreadsheet 'CSV UTF-8') has its `path` column."""
+    queries = csv_folder / "queries.csv"
+    queries.write_bytes(b"\xef\xbb\xbf" + queries.read_bytes())
+    assert main(["data", "check", "csv-folder", "--root", str(csv_folder)]) == 0
+    captured = capsys.readouterr()
+    assert "OK" in captured.out and captured.err == ""
+
+
+def test_csv_that_is_not_utf8_is_named(
+    csv_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Latin-1 CSV is one line naming the file and the encoding to save it in."""
+    queries = csv_folder / "queries.csv"
+    queries.write_bytes(queries.read_bytes().replace(b",day", b",d\xe9j\xe0 vu"))
+    assert main(["data", "check", "csv-folder", "--root", str(csv_folder)]) == 1
+    message = capsys.readouterr().err.strip()
+    assert "\n" not in message
+    assert message.startswith(f"error: {queries} is not UTF-8 text (")
+    assert message.endswith("save it as UTF-8 CSV (spreadsheet programs offer 'CSV UTF-8').")

@@ -74,3 +74,14 @@ def test_run_refuses_a_zero_batch_before_training(
     assert code == 2
     assert "--batch-size must be an integer >= 1, got 0" in capsys.readouterr().err
     assert files_under(tmp_path) == set()
+
+
+def test_negative_workers_without_cache_is_refused(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--num-workers -2 --no-cache` exits 2 naming the option, before any extraction."""
+    assert _eval(shared_data, tmp_path, "--num-workers", "-2", "--no-cache") == 2
+    message = capsys.readouterr().err.strip()
+    assert "\n" not in message
+    assert "--num-workers must be an integer >= 0, got -2; pass 0" in message
+    assert files_under(tmp_path) == set()

@@ -150,7 +150,14 @@ def _prepare_root(args: argparse.Namespace, ctx: CliContext) -> Path:
 
 def _prepare(args: argparse.Namespace, ctx: CliContext) -> int:
     root = _prepare_root(args, ctx)
+    from vpr_bench.atomic import check_writable_dir
     from vpr_bench.data.synthcity import prepare
+
+    check_writable_dir(
+        root,
+        "--root folder" if args.root else "Synthetic city folder",
+        f"Pass a folder you can write to with --root DIR (synthcity-{args.size}/ goes inside it).",
+    )
 
     written = prepare(root, args.size, seed=args.seed)
     ctx.print(f"synthcity ({args.size}, seed {args.seed}) written to {written}")

@@ -197,9 +197,17 @@ def _recompute(args: argparse.Namespace, ctx: CliContext) -> int:
         if abs(stored.get(k, -1e9) - metrics.get(k, 1e9)) > 1e-9
     )
     if differ:
+        cause = (
+            "Its entries are as written (their digests match), so the metric code changed "
+            "since the file was written: compare the vpr-bench versions."
+            if predictions.verified
+            else "The file predates entry digests, so it cannot tell whether it was edited or "
+            "the metric code changed since it was written: evaluate again to get a verifiable "
+            "file."
+        )
         raise VprBenchError(
             f"Recomputed metrics differ from those stored in {args.from_predictions}: "
-            f"{', '.join(differ)}. The metric code changed since the file was written."
+            f"{', '.join(differ)}. {cause}"
         )
     ctx.print("matches the metrics stored with the predictions")
     return 0

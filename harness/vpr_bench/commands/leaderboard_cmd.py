@@ -99,6 +99,10 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
     from vpr_bench.leaderboard import build_leaderboards, stale_files, write_outputs
 
     out = Path(args.out)
+    if not args.check:  # before the records are read and the plots drawn
+        from vpr_bench.atomic import check_writable_dir
+
+        check_writable_dir(out, "--out folder", "Pass a folder you can write to with --out DIR.")
     result = build_leaderboards(
         Path(args.records),
         ctx.registries(),

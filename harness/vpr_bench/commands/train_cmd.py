@@ -78,7 +78,12 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
     from vpr_bench.device import resolve_device
     from vpr_bench.errors import UsageError
     from vpr_bench.experiment import resolve_experiment
-    from vpr_bench.train.api import load_training_data, resume_training, train_method
+    from vpr_bench.train.api import (
+        check_run_folder,
+        load_training_data,
+        resume_training,
+        train_method,
+    )
 
     logging.getLogger("vpr_bench.run").setLevel(logging.INFO)
     manager = ctx.manager()
@@ -108,6 +113,7 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
             config.device = args.device
         dataset = args.dataset or config.train_dataset or method.train_dataset
         registries.check_method(method, dataset)
+        check_run_folder(args.runs_dir)  # before the data is read
         data = load_training_data(
             method, registries, config, dataset_name=dataset, data_root=args.data_root
         )

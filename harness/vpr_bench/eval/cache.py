@@ -181,6 +181,29 @@ class DescriptorCache:
         normalised: np.ndarray = full / np.maximum(norms, 1e-12)
         return normalised
 
+    def entry_bytes(self, n: int, dim: int) -> int:
+        """The size on disk of an entry of ``n`` rows of dimension ``dim`` (with its header)."""
+        return n * dim * np.dtype(self.storage).itemsize + _ENTRY_OVERHEAD
+
+    def check_room(self, entries: Sequence[tuple[str, int, int]]) -> None:
+        """Check, before extracting, that the entries not cached yet can be written.
+
+        Args:
+            entries: ``(key, n, dim)`` of every entry the work will look up.
+
+        Raises:
+            UsageError: The cache folder is a file or cannot be written (read-only, no
+                permission).
+            VprBenchError: Its filesystem has less free space than the missing entries need.
+        """
+        from vpr_bench.atomic import check_writable_dir
+
+        need = sum(
+            self.entry_bytes(n, dim) for key, n, dim in entries if not self.path(key).exists()
+        )
+        if need:
+            check_writable_dir(self.root, "Descriptor cache folder", _CACHE_FIX, need_bytes=need)
+
     @contextlib.contextmanager
     def writer(self, key: str, n: int, dim: int, meta: dict[str, object]) -> Iterator[CacheWriter]:
         """Open a new entry for ``n`` rows of dimension ``dim``; it appears only when complete.
@@ -310,10 +333,22 @@ def _reserve(path: Path) -> None:
             raise
 
 
+_CACHE_FIX = "Point --cache-dir (or VPR_BENCH_CACHE) to another folder, or pass --no-cache."
+
+_ENTRY_OVERHEAD = 4096
+"""Bytes beside the rows of an entry: the ``.npy`` header and the ``.json`` sidecar."""
+
+
 def _cache_write_error(final: Path, exc: OSError) -> VprBenchError:
+    from vpr_bench.atomic import NO_SPACE
+
     reason = exc.strerror or str(exc)
+    if exc.errno in NO_SPACE:
+        return VprBenchError(
+            f"Cannot write descriptor cache entry {final}: {reason}; nothing was cached. Free "
+            f"space in {final.parent.parent}, point VPR_BENCH_CACHE (or --cache-dir) to another "
+            "folder, or pass --no-cache."
+        )
     return VprBenchError(
-        f"Cannot write descriptor cache entry {final}: {reason}; nothing was cached. Free "
-        f"space in {final.parent.parent}, point VPR_BENCH_CACHE (or --cache-dir) to another "
-        "folder, or pass --no-cache."
+        f"Cannot write descriptor cache entry {final}: {reason}; nothing was cached. {_CACHE_FIX}"
     )

@@ -84,13 +84,13 @@ def evaluate(job: EvalJob) -> EvalResult | None:
         An :class:`EvalResult` on rank 0 (always in a single process), None on other ranks.
 
     Raises:
-        UsageError: Bad settings.
+        UsageError: Bad settings, or a descriptor cache folder that cannot be written.
         DataError: Missing or malformed data.
         VprBenchError: The model returns non-finite or wrongly shaped descriptors.
     """
     from vpr_bench.data.geo import split_positives
     from vpr_bench.eval.cache import DescriptorCache
-    from vpr_bench.eval.extract import extract_with_stats
+    from vpr_bench.eval.extract import descriptor_dim, extract_with_stats
     from vpr_bench.eval.grouped import grouped_knn, retrieval_groups
     from vpr_bench.eval.metrics import compute_metrics, required_k
     from vpr_bench.eval.search import knn
@@ -119,6 +119,21 @@ def evaluate(job: EvalJob) -> EvalResult | None:
         "cache": cache,
     }
     pre = model_spec.preprocess
+    if cache is not None:  # room for what is not cached yet, before the long extraction
+        dim = descriptor_dim(model)
+        cache.check_room(
+            [
+                (
+                    cache.key([r.path for r in images], policy, pre, settings.precision),
+                    len(images),
+                    dim,
+                )
+                for images, policy in (
+                    (geo.database, protocol.db_resize),
+                    (geo.queries, protocol.query_resize),
+                )
+            ]
+        )
     db = extract_with_stats(
         model, [r.path for r in geo.database], protocol.db_resize, pre, desc="database", **options
     )

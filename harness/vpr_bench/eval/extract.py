@@ -201,15 +201,36 @@ def compute_descriptors(
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 rows = forward(batch).cpu().numpy()
                 if not np.isfinite(rows).all():
-                    raise VprBenchError(
-                        f"Model {type(model).__name__} produced non-finite descriptors for "
-                        f"{paths[int(indices[0])]} (precision {precision}); try fp32."
-                    )
+                    raise _non_finite(model, paths, indices, rows, precision)
                 sink(indices, rows)
                 bar.update(len(indices))
     finally:
         bar.close()
         model.train(was_training)
+
+
+def _non_finite(
+    model: nn.Module,
+    paths: Sequence[Path],
+    indices: np.ndarray,
+    rows: np.ndarray,
+    precision: str,
+) -> VprBenchError:
+    """The error of a batch with NaN or infinite descriptors, naming the first bad image."""
+    bad = int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
+    where = (
+        f"Model {type(model).__name__} produced NaN/inf descriptors for {paths[int(indices[bad])]}"
+    )
+    if precision != "fp32":
+        return VprBenchError(
+            f"{where} at precision {precision}; evaluate with --precision fp32 (the default), "
+            "which has the range that half precisions lack."
+        )
+    return VprBenchError(
+        f"{where} at full precision (fp32), so its weights or its forward are at fault, not "
+        "the precision: check the --weights file (a training run that diverged? evaluate an "
+        "earlier checkpoint) or the model's forward (a division by zero, a log of zero)."
+    )
 
 
 def _checked_sink(model: nn.Module, dim: int, sink: Sink) -> Sink:

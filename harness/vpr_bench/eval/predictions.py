@@ -10,12 +10,16 @@ A ``.npz`` (no pickles; loads with ``allow_pickle=False``) holding:
   with a boolean ``*_known`` mask each, since ``None`` is not a numpy string);
 * ``n_database`` (0-d int64);
 * ``protocol_json``, ``counts_json``, ``metrics_json``, ``per_condition_json``, ``meta_json``:
-  JSON text (0-d unicode arrays).
+  JSON text (0-d unicode arrays);
+* ``digests_json``: the sha256 of every other entry (its dtype, shape and bytes), so a file
+  whose entry was changed after writing is refused on loading instead of being taken for a
+  change in the metric code (files written before it existed load unverified).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +75,8 @@ class Predictions:
         metrics: The metrics stored with the predictions.
         per_condition: The per-condition metrics stored with the predictions.
         meta: Method, dataset, split, root and other context.
+        verified: True when every entry matched the digest saved with it; False for a file
+            written before digests were saved (it may have been edited).
     """
 
     result: RetrievalResult
@@ -81,6 +87,7 @@ class Predictions:
     metrics: Mapping[str, float]
     per_condition: Mapping[str, Mapping[str, float]]
     meta: Mapping[str, Any]
+    verified: bool = False
 
     def query_paths(self) -> list[Path]:
         """Absolute query paths (``meta["root"]`` joined with the names)."""
@@ -179,9 +186,50 @@ def save_predictions(
         encoded = _labels(getattr(result, name))
         if encoded is not None:
             arrays[name], arrays[f"{name}_known"] = encoded
+    digests = {name: _digest(array) for name, array in arrays.items()}
+    arrays[_DIGESTS] = np.asarray(json.dumps(digests, sort_keys=True))
     with atomic_open(path, "wb") as handle:
         np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
     return Path(path)
+
+
+_DIGESTS = "digests_json"
+
+
+def _digest(array: np.ndarray) -> str:
+    """sha256 of an entry's dtype, shape and bytes."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _verify(path: Path, data: Any) -> bool:
+    """Check every entry against ``digests_json``; False when the file has no digests.
+
+    Raises:
+        DataError: An entry was changed, added or removed after the file was written.
+    """
+    if _DIGESTS not in data.files:
+        return False
+    saved = _json(path, data, _DIGESTS)
+    names = set(data.files) - {_DIGESTS}
+    if not isinstance(saved, dict):
+        raise DataError(f"{path}: entry {_DIGESTS!r} is not a mapping of entry digests.")
+    changed = sorted(n for n in names & set(saved) if _digest(data[n]) != saved[n])
+    added, removed = sorted(names - set(saved)), sorted(set(saved) - names)
+    if changed or added or removed:
+        what = "; ".join(
+            f"{label} {', '.join(map(repr, items))}"
+            for label, items in (("changed", changed), ("added", added), ("removed", removed))
+            if items
+        )
+        raise DataError(
+            f"{path} was edited after it was written ({what}: the sha256 saved with each entry "
+            "no longer matches), so its stored metrics do not describe it. Use the file as "
+            "'vpr-bench eval' wrote it, or evaluate again to write a new one."
+        )
+    return True
 
 
 def _json(path: Path, data: Any, key: str) -> Any:
@@ -195,8 +243,9 @@ def load_predictions(path: Path) -> Predictions:
     """Read a predictions file written by :func:`save_predictions`.
 
     Raises:
-        DataError: The file is missing, not an ``.npz``, lacks an entry, or is inconsistent;
-            the message names the file and the entry.
+        DataError: The file is missing, not an ``.npz``, lacks an entry, is inconsistent, or
+            was edited after writing (an entry no longer matches its saved digest); the
+            message names the file and the entry.
     """
     path = Path(path)
     if not path.is_file():
@@ -214,6 +263,7 @@ def load_predictions(path: Path) -> Predictions:
                 f"{path}: not a vpr-bench predictions file (missing entry {missing[0]!r}); "
                 "write one with 'vpr-bench eval ... --out DIR'."
             )
+        verified = _verify(path, data)
         meta = _json(path, data, "meta_json")
         version = meta.get("format")
         if version != PREDICTIONS_FORMAT_VERSION:
@@ -257,4 +307,5 @@ def load_predictions(path: Path) -> Predictions:
             metrics=_json(path, data, "metrics_json"),
             per_condition=_json(path, data, "per_condition_json"),
             meta=meta,
+            verified=verified,
         )

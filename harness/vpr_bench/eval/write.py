@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from vpr_bench.atomic import NO_SPACE
 from vpr_bench.config import config_hash
 from vpr_bench.errors import VprBenchError
 from vpr_bench.eval.evaluate import GRID_TOP, EvalResult
@@ -105,11 +106,15 @@ def write_result(result: EvalResult) -> EvalOutcome:
             path.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             reason = exc.strerror or str(exc)
+            fix = (
+                "Free disk space or choose another --out"
+                if exc.errno in NO_SPACE
+                else "Choose an --out you can write to"
+            )
             raise VprBenchError(
                 f"Cannot write {exc.filename or current}: {reason}; no result of "
                 f"{record.method} on {record.dataset}-{record.split} was kept (record and "
-                "predictions go together). Free disk space or choose another --out, then run "
-                "the evaluation again."
+                f"predictions go together). {fix}, then run the evaluation again."
             ) from exc
         raise
     log.info("record written: %s", rec_path)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vpr_bench.atomic import atomic_write_bytes
+from vpr_bench.atomic import NO_SPACE, atomic_write_many
+from vpr_bench.errors import VprBenchError
 from vpr_bench.leaderboard.collect import (
     SECTION_KEYS,
     RecordProblem,
@@ -183,19 +184,39 @@ def _records_content(content: bytes) -> bytes:
 
 
 def write_outputs(out_dir: Path, result: BuildResult) -> tuple[list[str], list[str]]:
-    """Write the generated files atomically (unchanged ones are left alone); drop obsolete ones.
+    """Write the generated files that changed, all or none; then drop obsolete ones.
+
+    Every changed file is written in full beside its target before any is renamed into place
+    (:func:`~vpr_bench.atomic.atomic_write_many`), so a full disk changes no page.
 
     Returns:
         ``(written, removed)``: sorted relative paths.
+
+    Raises:
+        VprBenchError: A file cannot be written (full disk, read-only folder); the message
+            names it, and no file in ``out_dir`` was changed.
     """
     out = Path(out_dir)
     written: list[str] = []
+    changed: dict[Path, bytes] = {}
     for name, content in sorted(result.files.items()):
         path = out / name
         if path.is_file() and path.read_bytes() == content:
             continue
-        atomic_write_bytes(path, content)
+        changed[path] = content
         written.append(name)
+    try:
+        atomic_write_many(changed)
+    except OSError as exc:
+        fix = (
+            "Free disk space or pass another --out"
+            if exc.errno in NO_SPACE
+            else "Pass an --out folder you can write to"
+        )
+        raise VprBenchError(
+            f"Cannot write {exc.filename or out}: {exc.strerror or exc}; no leaderboard file in "
+            f"{out} was changed. {fix}, then build again."
+        ) from exc
     removed = sorted(generated_files_on_disk(out, result.plots) - set(result.files))
     for name in removed:
         (out / name).unlink()

@@ -101,6 +101,12 @@ def collect_records(records_dir: Path) -> Collection:
         UsageError: ``records_dir`` does not exist or is not a folder.
     """
     root = Path(records_dir)
+    if root.exists() and not root.is_dir():
+        raise UsageError(
+            f"Records folder {root} is a file, not a folder. Pass the folder that holds "
+            "<benchmark>/<method>.<tag>/<dataset>.<split>.json records with --records DIR "
+            "(default: leaderboards/records)."
+        )
     if not root.is_dir():
         raise UsageError(
             f"Records folder {root} does not exist. Records are written by 'vpr-bench run' and "

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from vpr_bench.eval.predictions import Predictions
     from vpr_bench.eval.write import EvalOutcome
 
-__all__ = ["EvalRequest", "recompute_from_file", "run_request"]
+__all__ = ["EvalRequest", "check_output_dirs", "recompute_from_file", "run_request"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ def run_request(registries: Registries, request: EvalRequest) -> EvalOutcome | N
 
     Raises:
         UnknownNameError: Neither a method nor a model has ``request.name``.
-        UsageError: Bad options (device, batch size, grid, protocol).
+        UsageError: Bad options (device, batch size, grid, protocol), or an output folder
+            that is a file or cannot be written (checked before any work starts).
     """
     from vpr_bench.config import to_dict
     from vpr_bench.data.load import SplitLoader, resolve_target
@@ -85,6 +86,7 @@ def run_request(registries: Registries, request: EvalRequest) -> EvalOutcome | N
         predictions_dir=request.out_dir,
         save_grid=request.save_grid,
     )
+    check_output_dirs(request)  # before extraction, not after it
     method_name: str | None = None
     if request.name in registries.methods:
         method = registries.methods.get(request.name)
@@ -141,6 +143,26 @@ def run_request(registries: Registries, request: EvalRequest) -> EvalOutcome | N
         benchmark=request.benchmark,
     )
     return evaluate_and_write(job)
+
+
+def check_output_dirs(request: EvalRequest) -> None:
+    """Check that ``--out`` and ``--records`` can be written, before any work starts.
+
+    Raises:
+        UsageError: A folder is a file or cannot be written; the message names the option.
+        VprBenchError: Its disk is full.
+    """
+    from vpr_bench.atomic import check_writable_dir
+
+    check_writable_dir(
+        request.out_dir, "--out folder", "Pass a folder you can write to with --out DIR."
+    )
+    if request.records_dir is not None:
+        check_writable_dir(
+            request.records_dir,
+            "--records folder",
+            "Pass a folder you can write to with --records DIR (e.g. leaderboards/records).",
+        )
 
 
 def recompute_from_file(

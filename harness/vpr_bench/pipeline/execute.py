@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "build_model",
+    "check_output_dirs",
     "evaluate_candidate",
     "execute_plan",
     "fit_pca_for",
@@ -44,8 +45,11 @@ def execute_plan(manager: PluginManager, plan: RunPlan) -> list[EvalOutcome]:
     """Train (or load) and evaluate every method of ``plan``; the outcomes in order.
 
     Raises:
+        UsageError: An output folder is a file or cannot be written (checked before any
+            training or extraction).
         VprBenchError: Whatever training or evaluation raises (data, config, model errors).
     """
+    check_output_dirs(plan)
     outcomes: list[EvalOutcome] = []
     seen_baselines: set[str] = set()
     for method_plan in plan.methods:
@@ -58,6 +62,38 @@ def execute_plan(manager: PluginManager, plan: RunPlan) -> list[EvalOutcome]:
             produced = _train_and_evaluate(manager, plan, method_plan, seen_baselines)
         outcomes.extend(o for o in produced if o is not None)
     return outcomes
+
+
+def check_output_dirs(plan: RunPlan) -> None:
+    """Check that the run's folders can be written before the first method trains.
+
+    ``--runs-dir`` (runs and predictions), the records folder under ``--leaderboards`` and,
+    unless ``--no-cache``, the descriptor cache folder (its free space is checked again
+    before each extraction, when the sizes are known).
+
+    Raises:
+        UsageError: A folder is a file or cannot be written; the message names the option.
+        VprBenchError: Its disk is full.
+    """
+    from vpr_bench.atomic import check_writable_dir
+
+    options = plan.options
+    check_writable_dir(
+        options.runs_dir, "--runs-dir folder", "Pass a folder you can write to with --runs-dir DIR."
+    )
+    check_writable_dir(
+        options.records_dir,
+        "Records folder",
+        "Pass a --leaderboards folder you can write to (records go to its records/).",
+    )
+    if options.use_cache:
+        from vpr_bench.eval.cache import default_cache_dir
+
+        check_writable_dir(
+            default_cache_dir(),
+            "Descriptor cache folder",
+            "Point VPR_BENCH_CACHE to a folder you can write to, or pass --no-cache.",
+        )
 
 
 def build_model(registries: Registries, method_plan: MethodPlan) -> nn.Module:

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vpr_bench.atomic import atomic_write_json
-from vpr_bench.errors import DataError, UsageError
+from vpr_bench.atomic import atomic_write_json, check_writable_dir
+from vpr_bench.errors import DataError, UsageError, VprBenchError
 from vpr_bench.registry import Registries, resolve
 from vpr_bench.runtime import RunEvent
 from vpr_bench.specs import BatchKind, MethodSpec, ModelSpec
@@ -34,9 +34,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TrainingData",
+    "check_run_folder",
     "load_training_data",
     "new_run_dir",
     "prepare_model",
+    "read_run_config",
     "resume_training",
     "train_method",
 ]
@@ -185,12 +187,14 @@ def train_method(
 
     Raises:
         IncompatibleError: The method's parts or the dataset do not fit together.
-        UsageError: A bad device.
+        UsageError: A bad device, or a run folder that cannot be written (checked first).
+        VprBenchError: The run's config.json cannot be written (the run folder is removed).
     """
     from vpr_bench.device import resolve_device
     from vpr_bench.train.setup import build_model_seeded
 
     device = str(resolve_device(config.device))
+    check_run_folder(runs_dir, resume_dir)
     model_spec = registries.models.get(method.model)
     if model is None:
         model = build_model_seeded(model_spec, config.model, config.seed)
@@ -207,8 +211,6 @@ def train_method(
         "val_dataset": data.val_split.name if data.val_split else None,
         "config_hash": config.digest(),
     }
-    if resume_dir is None:
-        atomic_write_json(run_dir / "config.json", record)
     ctx = TrainContext(
         model=model,
         loss=loss,
@@ -228,6 +230,8 @@ def train_method(
         ctx.emit = emit
     trainer = resolve(registries.trainers.get(method.trainer).fit)
     try:
+        if resume_dir is None:
+            _write_run_config(run_dir / "config.json", record)
         with _run_log(run_dir):
             outcome: TrainOutcome = trainer(ctx)
     except BaseException:
@@ -252,19 +256,26 @@ def resume_training(
     """Continue the run in ``run_dir`` with the config and data it saved in ``config.json``.
 
     Raises:
-        UsageError: ``run_dir`` is not a run folder.
+        UsageError: ``run_dir`` is not a run folder, or is a run of another method.
+        DataError: Its ``config.json`` is damaged (not JSON, or without the saved config).
     """
     from vpr_bench.config import flatten
     from vpr_bench.experiment import resolve_experiment
 
-    saved_path = Path(run_dir) / "config.json"
-    if not saved_path.is_file():
-        raise UsageError(f"{run_dir} is not a run folder: it has no config.json.")
-    saved = json.loads(saved_path.read_text(encoding="utf-8"))
+    saved = read_run_config(Path(run_dir))
+    if saved["method"] != method.name:
+        raise UsageError(
+            f"{run_dir} is a run of {saved['method']}, not {method.name}: resume it with "
+            f"'vpr-bench train {saved['method']} --resume {run_dir}'."
+        )
+    check_run_folder(Path(run_dir), Path(run_dir))
     overrides = {k: v for k, v in flatten(saved["experiment"]).items() if k != "method"}
-    if device is not None:
-        overrides["device"] = device
-    config = resolve_experiment(method, registries, extra=overrides)
+    config = resolve_experiment(
+        method,
+        registries,
+        layers=[(str(Path(run_dir) / "config.json"), overrides)],
+        extra={"device": device} if device is not None else None,
+    )
     data_root = saved.get("data_root")
     data = load_training_data(
         method,
@@ -274,6 +285,73 @@ def resume_training(
         data_root=Path(data_root) if data_root else None,
     )
     return train_method(method, registries, config, data, resume_dir=Path(run_dir), emit=emit)
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The ``config.json`` a run saved when it started, checked for what resuming needs.
+
+    Raises:
+        UsageError: ``run_dir`` has no ``config.json`` (it is not a run folder).
+        DataError: The file is unreadable, not JSON, or lacks the method, dataset or config.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise UsageError(f"{run_dir} is not a run folder: it has no config.json.")
+    damaged = (
+        "it is what --resume continues from; restore it (e.g. from a backup), or start a new "
+        "run without --resume"
+    )
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path} is damaged ({exc}); {damaged}.") from exc
+    if not isinstance(saved, dict):
+        raise DataError(f"{path} is damaged (it holds no JSON object); {damaged}.")
+    missing = [
+        key
+        for key, kind in (("method", str), ("dataset", str), ("experiment", dict))
+        if not isinstance(saved.get(key), kind)
+    ]
+    if missing:
+        raise DataError(f"{path} is damaged (no valid {', '.join(missing)}); {damaged}.")
+    return saved
+
+
+def check_run_folder(runs_dir: Path, resume_dir: Path | None = None) -> None:
+    """Check, before any training work, that the run's folder can be created and written.
+
+    Args:
+        runs_dir: The parent of new run folders (``--runs-dir``).
+        resume_dir: The run folder being resumed (it is written to instead of ``runs_dir``).
+
+    Raises:
+        UsageError: The folder is a file or cannot be written (read-only, no permission).
+        VprBenchError: Its disk is full.
+    """
+    if resume_dir is not None:
+        check_writable_dir(
+            resume_dir,
+            "Run folder",
+            "A resumed run writes its checkpoints there: make it writable, or copy the run "
+            "folder somewhere writable and resume the copy.",
+            space_fix="A resumed run writes its checkpoints there: free space on its disk, or "
+            "copy the run folder elsewhere and resume the copy.",
+        )
+    else:
+        check_writable_dir(
+            runs_dir, "--runs-dir folder", "Pass a folder you can write to with --runs-dir DIR."
+        )
+
+
+def _write_run_config(path: Path, record: dict[str, Any]) -> None:
+    try:
+        atomic_write_json(path, record)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise VprBenchError(
+            f"Cannot write {path}: {reason}; the run did not start and nothing was kept. Free "
+            "disk space or pass another --runs-dir."
+        ) from exc
 
 
 def _discard_unstarted(run_dir: Path, missing_parents: list[Path]) -> None:

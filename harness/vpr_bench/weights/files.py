@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -143,9 +144,20 @@ def safe_load(source: str | os.PathLike[str] | IO[bytes], *, name: str | None = 
     is_path = isinstance(source, (str, os.PathLike))
     label = name or (str(source) if is_path else "<buffer>")
     if is_path and not Path(source).is_file():  # type: ignore[arg-type]
+        if Path(source).is_dir():  # type: ignore[arg-type]
+            raise DataError(f"Weights file {label} is a folder; pass the weights file itself.")
         raise DataError(f"Weights file {label} does not exist; check the path.")
+    head = _head(source) if is_path else None  # type: ignore[arg-type]
+    if head is not None and not _looks_like_torch_file(head):
+        start = f"it starts with {head[:8].hex(' ')}" if head else "it is empty"
+        raise DataError(
+            f"{label}: not a torch file ({start}: neither the zip archive torch.save writes "
+            "nor a pickle); check the path, or download the file again."
+        )
     try:
-        with _admit_numpy():
+        with _admit_numpy(), warnings.catch_warnings():
+            # A damaged file's first bytes read as an odd pickle protocol; the error says more.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
             return torch.load(source, map_location="cpu", weights_only=True)  # type: ignore[no-any-return]
     except pickle.UnpicklingError as exc:
         found = _GLOBAL_RE.search(str(exc))
@@ -160,11 +172,33 @@ def safe_load(source: str | os.PathLike[str] | IO[bytes], *, name: str | None = 
             "it from the code that wrote it with torch.save(model.state_dict(), path) (plain "
             "values in any metadata)."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # a damaged file fails anywhere in the unpickler (IndexError, ...)
         raise DataError(
             f"{label}: not a readable torch file ({_detail(exc)}); expected a weights-only "
             "checkpoint written by torch.save. Check the path, or download the file again."
         ) from exc
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = 0x80
+_TAR_MAGIC_OFFSET = 257  # torch's oldest (tar) format: "ustar" at this offset
+
+
+def _head(path: str | os.PathLike[str]) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(_TAR_MAGIC_OFFSET + 5)
+    except OSError:
+        return None  # torch.load reports it
+
+
+def _looks_like_torch_file(head: bytes) -> bool:
+    """A zip archive (torch >= 1.6), a pickle with a protocol opcode (legacy) or a tar."""
+    return (
+        head.startswith(_ZIP_MAGIC)
+        or (len(head) > 1 and head[0] == _PICKLE_PROTO)
+        or head[_TAR_MAGIC_OFFSET:].startswith(b"ustar")
+    )
 
 
 def _detail(exc: BaseException) -> str:

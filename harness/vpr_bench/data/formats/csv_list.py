@@ -15,7 +15,9 @@ A folder holds two files with the same header::
 * ``condition`` (optional column, values may be empty): an appearance label; per-condition R@N
   is reported for the queries when present.
 
-Other columns are ignored. Rows keep their file order (database index = row order).
+Other columns are ignored, and so are extra fields at the end of a row (more fields than the
+header names). A UTF-8 byte-order mark (as spreadsheet programs write) is accepted. Rows keep
+their file order (database index = row order).
 """
 
 from __future__ import annotations
@@ -37,15 +39,29 @@ def read_csv_list(csv_path: Path, base: Path) -> tuple[ImageRecord, ...]:
     """Read one ``path,easting,northing[,condition]`` file; relative paths are under ``base``.
 
     Raises:
-        DataError: Missing file or columns, a non-numeric position, or no rows.
+        DataError: Missing file or columns, text that is not UTF-8, a non-numeric position, or
+            no rows.
     """
     if not csv_path.is_file():
         raise DataError(
             f"Missing {csv_path}: a csv-folder dataset needs database.csv and queries.csv with "
             f"the header {','.join(REQUIRED_COLUMNS)}[,condition]."
         )
-    with csv_path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
+    try:
+        records = _read_rows(csv_path, base)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{csv_path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 "
+            "CSV (spreadsheet programs offer 'CSV UTF-8')."
+        ) from None
+    if not records:
+        raise DataError(f"{csv_path} has a header but no image rows.")
+    return tuple(records)
+
+
+def _read_rows(csv_path: Path, base: Path) -> list[ImageRecord]:
+    with csv_path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: a BOM is dropped
+        reader = csv.DictReader(handle)  # extra fields of a row go under the key None
         columns = [c.strip() for c in (reader.fieldnames or [])]
         missing = [c for c in REQUIRED_COLUMNS if c not in columns]
         if missing:
@@ -56,7 +72,7 @@ def read_csv_list(csv_path: Path, base: Path) -> tuple[ImageRecord, ...]:
             )
         records = []
         for line_no, raw in enumerate(reader, start=2):
-            row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+            row = {k.strip(): (v or "").strip() for k, v in raw.items() if isinstance(k, str)}
             try:
                 easting, northing = float(row["easting"]), float(row["northing"])
             except ValueError:
@@ -77,9 +93,7 @@ def read_csv_list(csv_path: Path, base: Path) -> tuple[ImageRecord, ...]:
                     condition=row.get("condition") or None,
                 )
             )
-    if not records:
-        raise DataError(f"{csv_path} has a header but no image rows.")
-    return tuple(records)
+    return records
 
 
 def load_csv_folder(root: Path, split: str = "test") -> GeoSplit:

@@ -35,6 +35,7 @@ models.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -91,7 +92,8 @@ def prepare(root: Path, size: str = "small", seed: int = 0, progress: bool = Tru
 
     Raises:
         UsageError: ``size`` is not a known size.
-        DataError: The target exists but was not made by this generator (it is never deleted).
+        DataError: The target exists but was not made by this generator (it is never deleted),
+            or it cannot be written (full disk: the partial generation is removed).
     """
     if size not in SIZES:
         raise UsageError(
@@ -112,13 +114,20 @@ def prepare(root: Path, size: str = "small", seed: int = 0, progress: bool = Tru
         )
     log.info("synthcity: generating %s (size %s, seed %d)", target, size, seed)
     generate_into = target if not target.exists() else _sibling(target, ".new")
+    made = [folder for folder in (root, *root.parents) if not folder.exists()]
     try:
         manifest = generate(generate_into, SIZES[size], seed, progress=progress)
-    except OSError:
+    except OSError as exc:
         if _matches(read_manifest(target), size, seed):  # another process finished first
             log.info("synthcity: %s was generated concurrently; using it", target)
             return target
-        raise
+        for folder in made:  # deepest first; only folders this call made, and only if empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise DataError(
+            f"Cannot write {exc.filename or generate_into}: {exc.strerror or exc}; no part of "
+            f"{target.name} was kept. Free disk space there or pass another --root."
+        ) from exc
     if generate_into != target:  # replace an older generation (other seed or version)
         old = _sibling(target, ".old")
         os.replace(target, old)
