@@ -168,7 +168,7 @@ def same_run_record(record: EvalRecord, records_dir: Path) -> EvalRecord:
     if record.checkpoint_tag.startswith(UNTRAINED) or not record.weights_sha256:
         return record
     folder = Path(records_dir) / record.benchmark
-    name = f"{record.dataset}.{record.split}.json"
+    name = record_path(Path(records_dir), record).name  # dataset, split and data identity
     for path in sorted(folder.glob(f"{record.method}.*/{name}")):
         try:
             earlier = json.loads(path.read_text(encoding="utf-8"))
@@ -181,6 +181,7 @@ def same_run_record(record: EvalRecord, records_dir: Path) -> EvalRecord:
             and earlier.get("weights_sha256") == record.weights_sha256
             and earlier.get("config") == record.config
             and earlier.get("dataset_version") == record.dataset_version
+            and (earlier.get("data") or {}) == dict(record.data)
             and earlier.get("protocol_digest") == record.protocol_digest
             and (earlier.get("provenance") or {}).get("seed") == record.provenance.seed
             and isinstance(earlier.get("checkpoint_tag"), str)
