@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from vpr_bench.weights import safe_load
 from vpr_bench_clusvpr.config import ClusVPRConfig
 from vpr_bench_clusvpr.model import build_clusvpr
 from vpr_bench_clusvpr.plugin import QUICK_PROFILE
@@ -71,7 +72,7 @@ def test_two_gloo_ranks_keep_identical_weights(tmp_path: Path) -> None:
     import torch.multiprocessing as mp
 
     mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)  # type: ignore[attr-defined,no-untyped-call]
-    first, second = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    first, second = (safe_load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     assert torch.equal(first["start"], second["start"])
     assert torch.equal(first["end"], second["end"])
     assert not torch.equal(first["start"], first["end"])
