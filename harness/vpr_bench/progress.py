@@ -28,13 +28,24 @@ class LineProgress:
         desc: What is being done.
         unit: The unit counted (``img``, ``B``, ``block``).
         silent: Count without logging anything.
+        min_seconds: Phases shorter than this log nothing (a validation's kNN search is no
+            news).
     """
 
-    def __init__(self, total: int | None, desc: str, unit: str, *, silent: bool = False) -> None:
+    def __init__(
+        self,
+        total: int | None,
+        desc: str,
+        unit: str,
+        *,
+        silent: bool = False,
+        min_seconds: float = 1.0,
+    ) -> None:
         self.total = total
         self.desc = desc
         self.unit = unit
         self.silent = silent
+        self.min_seconds = min_seconds
         self.n = 0
         self._start = time.perf_counter()
         self._closed = False
@@ -55,6 +66,8 @@ class LineProgress:
         if self.silent or self.n == 0:
             return
         seconds = time.perf_counter() - self._start
+        if seconds < self.min_seconds:
+            return
         if self.total is not None and self.n < self.total:
             log.info("%s: stopped after %d of %d %s", self.desc, self.n, self.total, self.unit)
             return
@@ -95,7 +108,13 @@ def _human(value: float) -> str:
 
 
 def progress(
-    total: int | None, desc: str, unit: str = "it", *, enabled: bool = True, **tqdm_options: Any
+    total: int | None,
+    desc: str,
+    unit: str = "it",
+    *,
+    enabled: bool = True,
+    min_seconds: float = 1.0,
+    **tqdm_options: Any,
 ) -> Any:
     """A progress counter for one phase of work.
 
@@ -104,6 +123,7 @@ def progress(
         desc: What is being done (``extract synthcity-test database``).
         unit: The unit counted.
         enabled: False counts silently (callers that show nothing, e.g. tests).
+        min_seconds: Without a terminal, phases shorter than this log nothing.
         **tqdm_options: Passed to tqdm on a terminal (``unit_scale``, ``leave``).
 
     Returns:
@@ -114,4 +134,4 @@ def progress(
         from tqdm import tqdm
 
         return tqdm(total=total, desc=desc, unit=unit, **tqdm_options)
-    return LineProgress(total, desc, unit, silent=not enabled)
+    return LineProgress(total, desc, unit, silent=not enabled, min_seconds=min_seconds)
