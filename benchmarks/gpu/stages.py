@@ -262,7 +262,7 @@ def stage_mining(cfg: dict[str, Any]) -> Result:
 def _r1_by_method(records_dir: Path) -> dict[str, float]:
     """``{"netvlad [untrained]": R@1, "netvlad": R@1, ...}`` of the synthcity test records."""
     out: dict[str, float] = {}
-    for path in sorted(records_dir.glob("synthcity/*/synthcity.test.json")):
+    for path in sorted(records_dir.glob("synthcity/*/synthcity.test*.json")):
         record = json.loads(path.read_text())
         name = record["method"] + (
             " [untrained]" if record["checkpoint_tag"] == "untrained" else ""

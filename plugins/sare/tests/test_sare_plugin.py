@@ -56,8 +56,7 @@ def test_every_profile_resolves(registries: Registries, method_name: str, profil
         assert cfg.train_dataset == "pitts30k-train"
     else:
         assert (cfg.model.backbone, cfg.model.num_clusters, cfg.pca_dim) == ("tiny", 16, None)
-        lr = 3e-3 if method_name == "sare-joint" else 1e-3  # see vpr_bench_sare.plugin
-        assert (cfg.trainer.lr, cfg.trainer.neg_num, cfg.trainer.cache_images) == (lr, 5, True)
+        assert (cfg.trainer.lr, cfg.trainer.neg_num, cfg.trainer.cache_images) == (1e-3, 5, True)
         assert cfg.trainer.color_jitter == (0.0, 0.0, 0.0, 0.0)
         assert cfg.train_dataset == "synthcity-train"
 
