@@ -74,7 +74,8 @@ QUICK_PROFILE: dict[str, Any] = {
     # lr 1e-3, 2 epochs over one 1200-query cache (the whole train query set). Measured on
     # synthcity-small v2 (seed 43, 2 CPU cores), since prepare sets the random trunk's BatchNorm
     # statistics before k-means (2026-11-30): test R@1 35.0 untrained -> 43.3 (val 44.3 after 2
-    # epochs). Before that fix: test 31.3 -> 38.7 on another CPU, 33.7 on this one. On the v1 city: lr 1e-2 fitted the train district
+    # epochs). Before that fix: test 31.3 -> 38.7 on another CPU, 33.7 on this one. On the v1
+    # city: lr 1e-2 fitted the train district
     # (loss 0.25) and lost 3.3 R@1 on test, Adam 1e-3 gained +4.0 and Adam 1e-4 +3.0 (lr 1e-3:
     # +5.5); OpenIBL's colour jitter stopped the tiny trunk from learning at all (loss stayed at
     # the margin, test R@1 29.3 -> 21.5), so this CPU profile trains without jitter.
