@@ -28,8 +28,8 @@ _JOINT_PROFILES = {
 profile once used lr 3e-3, chosen when the tiny trunk's BatchNorm statistics still broke the
 k-means initialisation in the first steps (val R@1 34.0 at 1e-3, 40.7 at 3e-3). Since prepare
 sets those statistics first (2026-11-30, synthcity-small, seed 43): lr 3e-3 fell below the
-untrained model (test R@1 32.7, untrained 35.0) while 1e-3 learns (val 42.0 -> 45.7 over the two
-epochs, test 43.8)."""
+untrained model (test R@1 32.7, untrained 35.0) while 1e-3 learns (test 41.8 in ``make demo``;
+43.8 in a run with one torch thread, whose reductions take another path)."""
 
 _ZOO = "OpenIBL docs/MODEL_ZOO.md:5-10, methods.md 7.1"
 SARE_IND_ZOO_ROWS = (
