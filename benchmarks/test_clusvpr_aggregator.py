@@ -24,11 +24,9 @@ reference).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,18 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from measure import environment, peak_rss_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH, DIM, HEIGHT, WIDTH = 8, 512, 30, 40
 THREADS, RUNS, ROUNDS = 2, 3, 2
 GOAL_SPEEDUP, GOAL_MEM_RATIO = 5.0, 0.1
-
-
-def _peak_rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _layer_and_input() -> tuple[Any, Any]:
@@ -146,7 +138,7 @@ def _worker(variant: str, out: str) -> None:
 
     torch.set_num_threads(THREADS)
     layer, features = _layer_and_input()
-    rss_data = _peak_rss_bytes()
+    rss_data = peak_rss_bytes()
     walls, cpus, result = [], [], None
     with torch.no_grad():
         for _ in range(RUNS):
@@ -155,7 +147,7 @@ def _worker(variant: str, out: str) -> None:
             result = layer(features) if variant == "ours" else _reference(layer, features)
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
-    peak = _peak_rss_bytes()
+    peak = peak_rss_bytes()
     np.save(out, result.numpy())  # type: ignore[union-attr]
     blocks = []  # the part both variants share almost entirely: the CWTNet blocks
     with torch.no_grad():
@@ -218,28 +210,6 @@ def _combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "blocks_cpu_seconds": runs[0]["blocks_cpu_seconds"]
         and statistics.median(run["blocks_cpu_seconds"] for run in runs),
         "result_path": runs[-1]["result_path"],
-    }
-
-
-def _environment() -> dict[str, str]:
-    import numpy as np
-    import torch
-
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu,
-        "threads": str(THREADS),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
     }
 
 
@@ -321,7 +291,7 @@ def test_clusvpr_aggregator_eval_forward_cpu(benchmark: Any, tmp_path: Path) -> 
     desc_a, desc_b = (normalise_vlad(torch.from_numpy(v)).numpy() for v in (a, b))
     record = {
         "shape": [BATCH, DIM, HEIGHT, WIDTH],
-        "environment": _environment(),
+        "environment": environment(THREADS),
         "ours": ours,
         "reference": ref,
         "speedup": ref["seconds"] / ours["seconds"],

@@ -28,19 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from measure import cpu_name, peak_rss_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCALES = {"pitts30k": (10_000, 6_816), "pitts250k": (83_952, 8_280)}
 DIM, THREADS, NS = 4096, 2, (1, 5, 10, 20)
 # Targets at Pitts250k scale (issue 4): time and peak memory relative to the reference.
 TARGET_TIME_RATIO, TARGET_MEM_RATIO = 0.6, 0.35
-
-
-def _peak_rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _make_data(n_db: int, n_q: int) -> tuple[Any, Any, Any]:
@@ -97,7 +91,7 @@ def _worker(variant: str, n_db: int, n_q: int, out: str) -> None:
 
     torch.set_num_threads(THREADS)
     q, db, source = _make_data(n_db, n_q)
-    rss_data = _peak_rss_bytes()
+    rss_data = peak_rss_bytes()
     start = time.perf_counter()
     recalls, top = (_run_ours if variant == "ours" else _run_reference)(q, db, source)
     seconds = time.perf_counter() - start
@@ -105,7 +99,7 @@ def _worker(variant: str, n_db: int, n_q: int, out: str) -> None:
     info = {
         "variant": variant,
         "seconds": seconds,
-        "peak_rss": _peak_rss_bytes(),
+        "peak_rss": peak_rss_bytes(),
         "rss_after_data": rss_data,
         "recalls": recalls,
     }
@@ -139,14 +133,7 @@ def _environment() -> dict[str, str]:
     import numpy as np
     import torch
 
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_name()
     return {
         "date": dt.date.today().isoformat(),
         "cpu": cpu,

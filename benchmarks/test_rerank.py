@@ -33,10 +33,8 @@ and 7 GB (the reference).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -44,18 +42,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from measure import environment, peak_rss_bytes
+
 RESULTS = Path(__file__).resolve().parent / "results"
 N_Q, N_DB, DIM, PLACES, NOISE = 7_416, 10_000, 256, 500, 0.07
 K1, K2, LAMBDA, POS_POOL, POS_NUM = 20, 1, 0.1, 20, 10
 THREADS, OURS_RUNS = 2, 3
 GOAL_SPEEDUP, GOAL_MEM_RATIO = 10.0, 0.25
-
-
-def _peak_rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _make_data() -> tuple[Any, Any, Any, Any]:
@@ -144,7 +137,7 @@ def _worker(variant: str, out: str) -> None:
     import vpr_bench.train.rerank  # noqa: F401  (imported before the baseline RSS)
 
     q, db, _, _ = _make_data()
-    rss_data = _peak_rss_bytes()
+    rss_data = peak_rss_bytes()
     walls, cpus, result = [], [], None
     for _ in range(OURS_RUNS if variant == "ours" else 1):
         result = None  # one result alive at a time, so the peak is that of one refresh
@@ -152,7 +145,7 @@ def _worker(variant: str, out: str) -> None:
         result = (_ours if variant == "ours" else _reference)(q, db)
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
-    peak = _peak_rss_bytes()
+    peak = peak_rss_bytes()
     np.save(out, np.ascontiguousarray(result, dtype=np.float32))
     info = {
         "variant": variant,
@@ -201,28 +194,6 @@ def _positive_lists(q: Any, db: Any, q_place: Any, db_place: Any) -> Any:
     dist = ((qt[:, None, :] - dbt[cand]) ** 2).sum(2)
     order = torch.sort(dist, dim=1, stable=True).indices[:, : min(POS_POOL, per_place)]
     return cand.gather(1, order)
-
-
-def _environment() -> dict[str, str]:
-    import numpy as np
-    import torch
-
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu,
-        "threads": str(THREADS),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def _write_report(r: dict[str, Any]) -> None:
@@ -310,7 +281,7 @@ def test_rerank_refresh_pitts30k_scale(benchmark: Any, tmp_path: Path) -> None:
         "n_q": N_Q,
         "n_db": N_DB,
         "dim": DIM,
-        "environment": _environment(),
+        "environment": environment(THREADS),
         "ours": ours,
         "reference": ref,
         "speedup": ref["seconds"] / ours["seconds"],
