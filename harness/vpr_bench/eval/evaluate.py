@@ -160,6 +160,11 @@ def evaluate(job: EvalJob) -> EvalResult | None:
             q_desc, db_desc, k, query_groups=groups[0], db_groups=groups[1], **search_opts
         )
     search_s = time.perf_counter() - start
+    if protocol.exclude_self:
+        from vpr_bench.data.geo import self_indices
+        from vpr_bench.eval.metrics import drop_self
+
+        knn_idx, knn_dist = drop_self(knn_idx, knn_dist, self_indices(geo))
     result = RetrievalResult(
         knn_idx=knn_idx,
         knn_dist=knn_dist,
