@@ -135,13 +135,18 @@ class ModelConformance:
         torch.testing.assert_close(together, alone, atol=self.atol, rtol=1e-4)
 
     def test_gradients_reach_trainable_parameters(self, model: nn.Module) -> None:
-        """Every trainable parameter receives a finite, non-zero gradient in train mode."""
+        """Every trainable parameter receives a finite, non-zero gradient in train mode.
+
+        Parameters the descriptor does not use (a projection head only a loss sees) are
+        exempt when the model lists their names in an ``auxiliary_parameters`` attribute.
+        """
         model.train()
         out = model(self.images(2))
         probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
         (out * probe).sum().backward()
+        exempt = set(self.frozen_ok) | set(getattr(model, "auxiliary_parameters", ()))
         for name, param in model.named_parameters():
-            if not param.requires_grad or name in self.frozen_ok:
+            if not param.requires_grad or name in exempt:
                 continue
             assert param.grad is not None, f"Trainable parameter {name} got no gradient."
             assert torch.isfinite(param.grad).all(), f"Gradient of {name} is not finite."

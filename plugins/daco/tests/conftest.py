@@ -1,4 +1,4 @@
-"""Fixtures of this plugin's tests: the oracles in ../shared beside the checkout."""
+"""Fixtures of this plugin's tests: the oracles and the spec in ../shared beside the checkout."""
 
 from __future__ import annotations
 
@@ -20,4 +20,13 @@ def oracles_dir() -> Path:
             f"Missing {path}: the tests read the oracles from ../shared beside the checkout "
             "(or $VPR_BENCH_SHARED)."
         )
+    return path
+
+
+@pytest.fixture(scope="session")
+def methods_md() -> Path:
+    """``../shared/docs/methods.md``: the method spec."""
+    path = SHARED / "docs" / "methods.md"
+    if not path.is_file():
+        pytest.fail(f"Missing {path}: the tests read the spec from ../shared beside the checkout.")
     return path

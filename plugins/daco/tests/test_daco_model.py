@@ -20,7 +20,6 @@ class TestDaCoTiny(ModelConformance):
     plugins = PLUGINS
     model_name = "daco"
     model_overrides = {"backbone": "tiny", "hidden_dim": 16, "proj_dim": 16}
-    frozen_ok = ("g.0.weight", "g.1.weight", "g.1.bias", "g.3.weight", "g.3.bias")
 
 
 class TestDaCoResNet18(ModelConformance):
@@ -28,7 +27,6 @@ class TestDaCoResNet18(ModelConformance):
     model_name = "daco"
     model_overrides = {"backbone": "resnet18", "hidden_dim": 16, "proj_dim": 16}
     input_size = (32, 32)
-    frozen_ok = TestDaCoTiny.frozen_ok
 
 
 def test_resnet50_state_dict_is_dacos_layout(oracles_dir: Path) -> None:

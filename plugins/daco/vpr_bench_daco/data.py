@@ -190,7 +190,7 @@ def load_daco_pairs(root: Path) -> list[tuple[ImageRecord, ImageRecord]]:
 def _synthcity_pairs(root: Path) -> list[tuple[ImageRecord, ImageRecord]]:
     from vpr_bench import get_registries, resolve
 
-    spec = get_registries().datasets.get("synthcity")
+    spec = get_registries(plugins="daco").datasets.get("synthcity")  # a built-in
     assert spec.load_pairs is not None
     pairs: list[tuple[ImageRecord, ImageRecord]] = resolve(spec.load_pairs)(root)
     if len(pairs) < 10:

@@ -211,13 +211,14 @@ class MoCoConfig:
     Attributes:
         temperature: Softmax temperature (0.1).
         negs: Keys in the queue (``--negs`` 4096).
-        dim: Width of the projections (2048; ICMR 128).
+        dim: Width of the projections (DaCo 2048; ICMR 128); 0 takes the width of the first
+            batch (the queue is drawn then).
         momentum: Key encoder momentum (README "Benchmarks": 0.999).
     """
 
     temperature: float = 0.1
     negs: int = 4096
-    dim: int = 2048
+    dim: int = 0
     momentum: float = 0.999
 
 
@@ -237,18 +238,32 @@ class MoCoLoss(nn.Module):
     def __init__(self, cfg: MoCoConfig) -> None:
         super().__init__()
         _positive(cfg.temperature, "loss.temperature")
-        if cfg.negs < 1 or cfg.dim < 1:
-            raise ConfigError(f"loss.negs and loss.dim must be >= 1, got {cfg.negs}, {cfg.dim}.")
+        if cfg.negs < 1 or cfg.dim < 0:
+            raise ConfigError(
+                f"loss.negs must be >= 1 and loss.dim >= 0, got {cfg.negs}, {cfg.dim}."
+            )
         if not 0.0 <= cfg.momentum < 1.0:
             raise ConfigError(f"loss.momentum must be in [0, 1), got {cfg.momentum}.")
         self.temperature = cfg.temperature
         self.key_momentum = cfg.momentum
+        self.negs = cfg.negs
         # model.py:55: the queue starts as random unit vectors.
-        self.register_buffer("queue", F.normalize(torch.randn(cfg.negs, cfg.dim), dim=-1))
+        self.register_buffer("queue", torch.empty(0, 0))
+        if cfg.dim:
+            self.queue = F.normalize(torch.randn(cfg.negs, cfg.dim), dim=-1)
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:
         """The loss of ``views [B, 2, D]`` (q, k)."""
         views = _views(views, self.n_views, "moco")
+        if self.queue.numel() == 0:
+            self.queue = F.normalize(torch.randn(self.negs, views.shape[-1]), dim=-1).to(
+                self.queue.device
+            )
+        if self.queue.shape[1] != views.shape[-1]:
+            raise ConfigError(
+                f"loss.dim is {self.queue.shape[1]} but the projections are {views.shape[-1]}-d; "
+                "set loss.dim to model.proj_dim (or 0)."
+            )
         query, key = views.unbind(dim=1)
         queue = self.queue.to(dtype=query.dtype, device=query.device, copy=True)
         score_pos = (query * key).sum(dim=-1, keepdim=True)
@@ -271,15 +286,16 @@ class NPIDConfig:
     Attributes:
         temperature: Softmax temperature (0.1).
         negs: Negatives drawn per row (``--negs`` 4096).
-        dim: Width of the projections (2048).
+        dim: Width of the projections (DaCo 2048); 0 takes the width of the first batch.
         momentum: Bank update weight of the new projection (``--momentum`` 0.5).
         bank_size: Rows of the memory bank; 0 lets the trainer set it to the number of
-            training items (main.py:133: ``len(train_data)``).
+            training items (main.py:133: ``len(train_data)``); a loss used alone then sizes
+            it to its first batch (items 0..B-1).
     """
 
     temperature: float = 0.1
     negs: int = 4096
-    dim: int = 2048
+    dim: int = 0
     momentum: float = 0.5
     bank_size: int = 0
 
@@ -300,9 +316,9 @@ class NPIDLoss(nn.Module):
     def __init__(self, cfg: NPIDConfig) -> None:
         super().__init__()
         _positive(cfg.temperature, "loss.temperature")
-        if cfg.negs < 1 or cfg.dim < 1 or cfg.bank_size < 0:
+        if cfg.negs < 1 or cfg.dim < 0 or cfg.bank_size < 0:
             raise ConfigError(
-                f"loss.negs and loss.dim must be >= 1 and loss.bank_size >= 0, got {cfg.negs}, "
+                f"loss.negs must be >= 1 and loss.dim, loss.bank_size >= 0, got {cfg.negs}, "
                 f"{cfg.dim}, {cfg.bank_size}."
             )
         if not 0.0 <= cfg.momentum <= 1.0:
@@ -312,8 +328,9 @@ class NPIDLoss(nn.Module):
         self.dim = cfg.dim
         self.momentum = cfg.momentum
         self.register_buffer("bank", torch.empty(0, cfg.dim))
+        self._pending_size = cfg.bank_size
         self.register_buffer("z", torch.tensor(math.nan, dtype=torch.float64))
-        if cfg.bank_size:
+        if cfg.bank_size and cfg.dim:
             self.reset_bank(cfg.bank_size)
 
     @property
@@ -321,10 +338,19 @@ class NPIDLoss(nn.Module):
         """Rows of the bank (items)."""
         return int(self.bank.shape[0])
 
-    def reset_bank(self, n: int) -> None:
-        """A fresh bank of ``n`` random unit rows (model.py:84) and no ``z`` yet."""
+    def reset_bank(self, n: int, dim: int = 0) -> None:
+        """A fresh bank of ``n`` random unit rows (model.py:84) and no ``z`` yet.
+
+        Args:
+            n: Rows (items).
+            dim: Their width (0: ``loss.dim``; known only after the first batch when that is 0).
+        """
         if n < 1:
             raise ConfigError(f"The NPID memory bank needs at least one item, got {n}.")
+        self.dim = dim or self.dim
+        if not self.dim:  # sized at the first batch
+            self._pending_size = n
+            return
         self.bank = F.normalize(torch.randn(n, self.dim), dim=-1).to(self.bank.device)
         self.z = torch.tensor(math.nan, dtype=torch.float64, device=self.z.device)
 
@@ -349,14 +375,18 @@ class NPIDLoss(nn.Module):
                 the oracle's draws); column 0 must be ``items``.
         """
         if self.n == 0:
+            self.reset_bank(self._pending_size or proj.shape[0], proj.shape[-1])
+        if self.bank.shape[1] != proj.shape[-1]:
             raise ConfigError(
-                "The NPID memory bank is empty: set loss.bank_size to the number of training "
-                "items, or train with the daco-views trainer, which sets it."
+                f"loss.dim is {self.bank.shape[1]} but the projections are {proj.shape[-1]}-d; "
+                "set loss.dim to model.proj_dim (or 0)."
             )
         idx = self.draw(items) if sample_idx is None else sample_idx.to(torch.long)
         batch = proj.shape[0]
         bank = self.bank.to(dtype=proj.dtype, device=proj.device)
-        samples = bank.index_select(0, idx.reshape(-1).to(proj.device)).view(batch, -1, self.dim)
+        samples = bank.index_select(0, idx.reshape(-1).to(proj.device)).view(
+            batch, -1, bank.shape[1]
+        )
         out = torch.exp(torch.bmm(samples, proj.unsqueeze(-1)).view(batch, -1) / self.temperature)
         if torch.isnan(self.z):
             # model.py:100-101: z = mean(out) * n, once, from the first batch.

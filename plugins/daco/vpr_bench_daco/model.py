@@ -77,6 +77,11 @@ class DaCoModel(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
+    @property
+    def auxiliary_parameters(self) -> tuple[str, ...]:
+        """The head's parameters: trained by the losses, unused by the descriptor."""
+        return tuple(f"g.{name}" for name, _ in self.g.named_parameters())
+
     def set_head(self, hidden_dim: int, proj_dim: int) -> None:
         """Replace g by a fresh head of these widths (to load weights with another head)."""
         device = next(self.g.parameters()).device
