@@ -47,7 +47,8 @@ class ViewAugment:
     """The augmentation of one view (defaults: DaCo's).
 
     Attributes:
-        size: Side of the square output crop (256).
+        size: Height of the output crop (256).
+        width: Its width (0: ``size``, a square crop as DaCo's).
         scale: Range of the crop's area fraction.
         ratio: Range of the crop's aspect ratio (width / height).
         jitter: ``(brightness, contrast, saturation, hue)``.
@@ -57,6 +58,7 @@ class ViewAugment:
     """
 
     size: int = 256
+    width: int = 0
     scale: tuple[float, float] = (0.2, 1.0)
     ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
     jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)
@@ -65,8 +67,11 @@ class ViewAugment:
     flip_p: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.size < 1:
-            raise ConfigError(f"trainer.crop must be >= 1, got {self.size}.")
+        if self.size < 1 or self.width < 0:
+            raise ConfigError(
+                f"trainer.crop must be >= 1 and trainer.crop_width >= 0, got {self.size}, "
+                f"{self.width}."
+            )
         if not 0.0 < self.scale[0] <= self.scale[1] <= 1.0:
             raise ConfigError(f"trainer.crop_scale must be 0 < min <= max <= 1, got {self.scale}.")
         for name, p in (("jitter_p", self.jitter_p), ("gray_p", self.gray_p)):
@@ -105,13 +110,19 @@ class ViewAugment:
         return ViewDraw(box, jitter, gray, flip)
 
     def apply(self, image: torch.Tensor, key: Sequence[int]) -> torch.Tensor:
-        """One view of a ``[3, H, W]`` uint8 image: ``[3, size, size]`` float in [0, 1]."""
+        """One view of a ``[3, H, W]`` uint8 image: ``[3, size, width]`` float in [0, 1]."""
         from torchvision.transforms.v2 import functional as tvf
 
         choice = self.draw(int(image.shape[-2]), int(image.shape[-1]), key)
         top, left, h, w = choice.box
         view: torch.Tensor = tvf.resized_crop(
-            image.float() / 255.0, top, left, h, w, [self.size, self.size], antialias=True
+            image.float() / 255.0,
+            top,
+            left,
+            h,
+            w,
+            [self.size, self.width or self.size],
+            antialias=True,
         ).clamp(0.0, 1.0)
         if choice.jitter:
             view = ColorJitter.from_config(self.jitter).apply(view, (*key, 1))

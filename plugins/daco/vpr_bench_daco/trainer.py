@@ -31,6 +31,7 @@ from vpr_bench import bounded
 from vpr_bench.errors import ConfigError, DataError
 from vpr_bench.train import Engine, ImageTensors, LoopConfig, TrainContext, TrainOutcome
 from vpr_bench_daco.augment import ViewAugment
+from vpr_bench_daco.augment_batch import augment_batch
 
 __all__ = ["DaCoViewsConfig", "DaCoViewsParadigm", "fit", "training_items"]
 
@@ -48,12 +49,17 @@ class DaCoViewsConfig(LoopConfig):
         items_per_batch: Items per batch (B; the loss sees B rows of each view). At least 2.
         iterations: Optimiser steps of the run; 0 runs ``trainer.epochs``. Otherwise the run has
             ``iterations // (items // items_per_batch)`` epochs (main.py:126).
-        crop: Side of the square training crops.
+        crop: Height of the training crops (DaCo: 256, square).
+        crop_width: Their width (0: ``crop``, square).
         crop_scale: Area fraction range of the random crops.
         view_jitter: ``(brightness, contrast, saturation, hue)`` of each view's colour jitter.
         jitter_p: Probability of the jitter.
         gray_p: Probability of a grey view.
         flip_p: Probability of a mirrored view.
+        batched_augment: Augment each view batch at once on the training device
+            (:func:`~vpr_bench_daco.augment_batch.augment_batch`: the same draws, crops resized
+            by ``roi_align``) instead of image by image on the CPU; the images of the training
+            set must share one size.
     """
 
     optimizer: str = "adam"
@@ -64,11 +70,13 @@ class DaCoViewsConfig(LoopConfig):
     items_per_batch: int = bounded(16, ge=2)
     iterations: int = bounded(0, ge=0)
     crop: int = bounded(256, ge=1)
+    crop_width: int = bounded(0, ge=0)
     crop_scale: tuple[float, float] = (0.2, 1.0)
     view_jitter: tuple[float, float, float, float] = field(default=(0.4, 0.4, 0.4, 0.1))
     jitter_p: float = 0.8
     gray_p: float = 0.2
     flip_p: float = 0.5
+    batched_augment: bool = False
 
     def __post_init__(self) -> None:
         if self.items_per_batch < 2:
@@ -83,6 +91,7 @@ class DaCoViewsConfig(LoopConfig):
         """The view augmentation these options describe."""
         return ViewAugment(
             size=self.crop,
+            width=self.crop_width,
             scale=(float(self.crop_scale[0]), float(self.crop_scale[1])),
             jitter=tuple(float(v) for v in self.view_jitter),  # type: ignore[arg-type]
             jitter_p=self.jitter_p,
@@ -135,6 +144,16 @@ class DaCoViewsParadigm:
                 "daco-views trainer trains the DaCo plugin's losses (daco, simclr, simsiam, "
                 "moco, npid)."
             )
+        outputs = {s.output for s in self.sources}
+        widths = (getattr(engine.model, "descriptor_dim", 0), getattr(engine.model, "proj_dim", 0))
+        if outputs == {"feature", "proj"} and widths[0] != widths[1]:
+            raise ConfigError(
+                f"Loss {type(loss).__name__} compares backbone features ({widths[0]}-d) with "
+                f"projections: set model.proj_dim={widths[0]} (DaCo: 2048 and 2048)."
+            )
+        self.channels_last = engine.device.type == "cuda"
+        if self.channels_last:  # bf16 autocast (trainer.amp) + channels_last convolutions
+            engine.model.to(memory_format=torch.channels_last)
         self.key_model: nn.Module | None = None
         self.momentum = float(getattr(loss, "key_momentum", 0.0))
         if any(s.encoder == "key" for s in self.sources):
@@ -170,6 +189,15 @@ class DaCoViewsParadigm:
         offset = 0 if image == "original" else len(self.items)
         view_id = 2 * aug + (0 if image == "original" else 1)
         key = (self.seed, engine.step)
+        if self.cfg.batched_augment:
+            raw = [self.images.load_uint8(offset + i) for i in items]
+            if len({tuple(r.shape) for r in raw}) > 1:
+                raise DataError(
+                    "trainer.batched_augment needs training images of one size; these differ "
+                    f"({sorted({tuple(r.shape) for r in raw})}): turn it off."
+                )
+            keys = [(*key, i, view_id) for i in items]
+            return augment_batch(self.augment, torch.stack(raw), keys, engine.device)
         return torch.stack(
             [
                 self.augment.apply(self.images.load_uint8(offset + i), (*key, i, view_id))
@@ -199,6 +227,8 @@ class DaCoViewsParadigm:
             if group in outputs:
                 continue
             batch = self._views(engine, items, source.image, source.augmentation)
+            if self.channels_last:
+                batch = batch.to(engine.device).contiguous(memory_format=torch.channels_last)
             if source.encoder == "key":
                 assert self.key_model is not None
                 shuffle = torch.randperm(len(items))
