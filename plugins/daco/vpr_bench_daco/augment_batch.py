@@ -49,20 +49,14 @@ def _rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
 
 
 def _hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """HSV -> RGB as ``v - v s clamp(min(k, 4 - k), 0, 1)``, ``k = (n + 6 h) mod 6`` for
+    n = 5, 3, 1 (R, G, B): torchvision's sector table in closed form, one pass per channel."""
     h, s, v = x.unbind(dim=1)
-    i = torch.floor(h * 6.0)
-    f = h * 6.0 - i
-    i = i.to(dtype=torch.int32)
-    p = torch.clamp(v * (1.0 - s), 0.0, 1.0)
-    q = torch.clamp(v * (1.0 - s * f), 0.0, 1.0)
-    t = torch.clamp(v * (1.0 - s * (1.0 - f)), 0.0, 1.0)
-    i = i % 6
-    mask = i.unsqueeze(dim=1) == torch.arange(6, device=i.device).view(-1, 1, 1)
-    a1 = torch.stack((v, q, p, p, t, v), dim=1)
-    a2 = torch.stack((t, v, v, q, p, p), dim=1)
-    a3 = torch.stack((p, p, t, v, v, q), dim=1)
-    a4 = torch.stack((a1, a2, a3), dim=1)
-    return torch.einsum("...ijk, ...xijk -> ...xjk", mask.to(dtype=x.dtype), a4)
+    channels = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(n + 6.0 * h, 6.0)
+        channels.append(v - v * s * torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0))
+    return torch.stack(channels, dim=1).clamp(0.0, 1.0)
 
 
 def _hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -118,19 +112,20 @@ def augment_batch(
         for op in range(4):
             if not strengths[op]:
                 continue
-            rows = (on & (order[:, position] == op)).view(-1, 1, 1, 1)
-            if not bool(rows.any()):
+            rows = torch.nonzero(on & (order[:, position] == op)).flatten()
+            if rows.numel() == 0:
                 continue
+            part = x.index_select(0, rows)
             if op == 0:
-                changed = (x * brightness).clamp(0.0, 1.0)
+                part = (part * brightness[rows]).clamp(0.0, 1.0)
             elif op == 1:
-                mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
-                changed = _blend(x, mean, contrast)
+                mean = _gray(part).mean(dim=(1, 2, 3), keepdim=True)
+                part = _blend(part, mean, contrast[rows])
             elif op == 2:
-                changed = _blend(x, _gray(x), saturation)
+                part = _blend(part, _gray(part), saturation[rows])
             else:
-                changed = _hue(x, shift)
-            x = torch.where(rows, changed, x)
+                part = _hue(part, shift[rows])
+            x = x.index_copy(0, rows, part)
     gray = torch.tensor([d.gray for d in draws], device=x.device).view(-1, 1, 1, 1)
     x = torch.where(gray, _gray(x).expand_as(x), x)
     flip = torch.tensor([d.flip for d in draws], device=x.device).view(-1, 1, 1, 1)
