@@ -102,8 +102,12 @@ def profiles(method: str) -> dict[str, dict[str, Any]]:
         **_LOSS_OPTIONS[method],
         **quick_dim,
         "trainer.items_per_batch": 16 if method == "daco" else 32,
-        "trainer.epochs": 4,
+        # 40 epochs of synthcity-small's 600 items (1480 steps for daco), 64 x 80 crops (the
+        # images' 3:4) of half to all of the image: 3.6 CPU-minutes for daco on one thread.
+        "trainer.epochs": 40,
         "trainer.crop": 64,
+        "trainer.crop_width": 80,
+        "trainer.crop_scale": (0.5, 1.0),
         "trainer.val_every": 0,
         "trainer.cache_images": True,
     }
