@@ -1,11 +1,9 @@
 """DaCo's datasets: one reader for its folder layout, and the same protocols on synthcity.
 
-Layout (DaCo README; utils.py:35-41; methods.md B.3)::
-
-    <root>/original/domain_a/{train,val}/*.jpg     # ICMR 2021 data: *.png
-    <root>/original/domain_b/{train,val}/*.jpg
-    <root>/generated/domain_a/train/*.jpg          # translation of original/domain_a/<name>
-    <root>/generated/domain_b/train/*.jpg
+Layout (DaCo README; utils.py:35-41; methods.md B.3): ``<root>/original/domain_{a,b}/
+{train,val}/*.jpg`` (the ICMR 2021 data: ``*.png``) and ``<root>/generated/domain_{a,b}/train/
+*.jpg``, the file ``generated/domain_a/train/<name>`` being the translation of
+``original/domain_a/train/<name>`` into domain b (and the reverse for domain_b).
 
 * Train item i = original[i] and generated[i] in sorted path order (all domain_a, then
   domain_b); here each generated file must carry its original's name (what the sorted pairing
