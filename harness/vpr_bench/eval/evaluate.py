@@ -146,7 +146,8 @@ def evaluate(job: EvalJob) -> EvalResult | None:
     pca = candidate.pca
     if pca is not None:
         db_desc, q_desc = pca.apply(np.asarray(db_desc)), pca.apply(np.asarray(q_desc))
-    k = max(required_k(protocol, evaluators), GRID_TOP if job.outputs.save_grid else 1)
+    grid_k = GRID_TOP + int(protocol.exclude_self)  # drop_self pads a row's end with -1
+    k = max(required_k(protocol, evaluators), grid_k if job.outputs.save_grid else 1)
     groups = retrieval_groups(geo)  # MSLS val: each query searches its own city only
     search_opts: dict[str, Any] = {
         "device": dev,
