@@ -119,7 +119,9 @@ def vpr_bench_losses() -> Iterable[LossSpec]:  # type: ignore[empty-body]
       ``ModelSpec.regions``): ``anchors [B, R, L], pairs [B, 1+N, R, L], sim_diff [B, P, R, R],
       sim_diff_teacher [B, P, R, R], diff_mask [B, P], generation: int`` (see
       :class:`~vpr_bench.BatchKind`); a loss with per-generation settings may add
-      ``check_generations(n)``, called before training starts.
+      ``check_generations(n)``, called before training starts;
+    * ``domain-views`` (DaCo-style): ``views [B, V, D]``, row i one item (an image and its
+      rendering in the other domain) under V augmentations, V the loss's int ``n_views``.
 
     :class:`vpr_bench.testing.LossConformance` checks a loss against its kind.
 

@@ -91,6 +91,10 @@ class EvalProtocol:
         search: ``"exact"`` or a faiss index-factory string (an approximate variant is a
             different protocol).
         notes: Free text shown on leaderboards.
+        exclude_self: Remove each query's own image (the database image with the query's
+            path) from its ranking, for protocols whose queries are also database images
+            (DaCo's A<->B: every image against all others). Recorded only when True, so the
+            digests of the other protocols do not change.
     """
 
     name: str
@@ -107,6 +111,7 @@ class EvalProtocol:
     recall_ns: tuple[int, ...] = (1, 5, 10, 20)
     search: str = "exact"
     notes: str = ""
+    exclude_self: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or self.name != self.name.strip().lower().replace("_", "-"):
@@ -141,8 +146,11 @@ class EvalProtocol:
         return self.search == "exact"
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-ready dict of every field."""
-        return asdict(self)
+        """A JSON-ready dict of every field (``exclude_self`` only when True)."""
+        data = asdict(self)
+        if not self.exclude_self:
+            del data["exclude_self"]
+        return data
 
     def digest(self) -> str:
         """A 16-hex-digit hash of every field; equal protocols give equal digests."""

@@ -231,7 +231,8 @@ class Registries:
                 f"Models with regions: {', '.join(fitting) or 'none registered'}."
             )
         dataset, split = self.dataset_split(train_dataset or method.train_dataset)
-        if loss.batch_kind is BatchKind.DOMAIN_PAIRS and "domain-pairs" not in dataset.provides:
+        paired = (BatchKind.DOMAIN_PAIRS, BatchKind.DOMAIN_VIEWS)
+        if loss.batch_kind in paired and "domain-pairs" not in dataset.provides:
             fitting = [d.name for d in self.datasets if "domain-pairs" in d.provides]
             raise IncompatibleError(
                 f"Method {method.name!r} trains on domain pairs but dataset {dataset.name!r} has "

@@ -83,12 +83,18 @@ class BatchKind(StrEnum):
     regions of P difficult positives), ``sim_diff_teacher [B,P,R,R]`` (the same from the
     previous generation's model, no gradient), ``diff_mask [B,P]`` (bool, False where a tuple
     has fewer than P difficult positives) and ``generation`` (int, 0 first).
+
+    ``domain-views`` (DaCo-style self-supervision): ``views [B,V,D]``, row i one training
+    item (an image and its rendering in the other domain, from ``DatasetSpec.load_pairs``)
+    under V augmentations; V is the loss's ``n_views`` attribute and what each view shows is
+    the trainer's and the loss's convention.
     """
 
     TUPLES = "tuples"
     PLACES = "places"
     DOMAIN_PAIRS = "domain-pairs"
     REGION_TUPLES = "region-tuples"
+    DOMAIN_VIEWS = "domain-views"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ __all__ = [
     "TRAIN_NEGATIVE_RADIUS_M",
     "TRAIN_POSITIVE_RADIUS_M",
     "positives_within",
+    "self_indices",
     "split_positives",
     "tokyotm_nontrivial_positives",
     "training_radii",
@@ -168,6 +169,16 @@ def _groups(split: GeoSplit) -> tuple[list[str], list[str]] | None:
             f"Split {split.name}: extras db_groups/query_groups do not match the image counts."
         )
     return db_list, q_list
+
+
+def self_indices(split: GeoSplit) -> np.ndarray:
+    """The database index of each query's own image (same path), -1 where there is none.
+
+    Protocols with ``exclude_self`` (queries that are database images too) remove it from
+    the query's ranking (:func:`vpr_bench.eval.metrics.drop_self`).
+    """
+    where = {str(r.path): i for i, r in enumerate(split.database)}
+    return np.asarray([where.get(str(q.path), -1) for q in split.queries], dtype=np.int64)
 
 
 def split_positives(split: GeoSplit) -> tuple[np.ndarray, ...]:

@@ -159,7 +159,8 @@ def evaluate(job: EvalJob) -> EvalResult | None:
     if pca is not None:
         with phase("pca"):
             db_desc, q_desc = pca.apply(np.asarray(db_desc)), pca.apply(np.asarray(q_desc))
-    k = max(required_k(protocol, evaluators), GRID_TOP if job.outputs.save_grid else 1)
+    grid_k = GRID_TOP + int(protocol.exclude_self)  # drop_self pads a row's end with -1
+    k = max(required_k(protocol, evaluators), grid_k if job.outputs.save_grid else 1)
     groups = retrieval_groups(geo)  # MSLS val: each query searches its own city only
     search_opts: dict[str, Any] = {
         "device": dev,
@@ -174,6 +175,11 @@ def evaluate(job: EvalJob) -> EvalResult | None:
                 q_desc, db_desc, k, query_groups=groups[0], db_groups=groups[1], **search_opts
             )
     search_s = time.perf_counter() - start
+    if protocol.exclude_self:
+        from vpr_bench.data.geo import self_indices
+        from vpr_bench.eval.metrics import drop_self
+
+        knn_idx, knn_dist = drop_self(knn_idx, knn_dist, self_indices(geo))
     result = RetrievalResult(
         knn_idx=knn_idx,
         knn_dist=knn_dist,

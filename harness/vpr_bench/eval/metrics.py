@@ -49,6 +49,7 @@ __all__ = [
     "MetricsOutcome",
     "Ranking",
     "compute_metrics",
+    "drop_self",
     "effective_ranking",
     "map_at_n",
     "per_condition_recall",
@@ -99,9 +100,11 @@ def required_k(protocol: EvalProtocol, evaluators: Iterable[EvaluatorSpec] = ())
 
     ``max(recall_ns + requires_knn)``, times ``nms_factor`` when the protocol applies place NMS
     or drops same-timestamp items (both remove items before the cut). Clamp it to the database
-    size when searching (``knn`` does).
+    size when searching (``knn`` does). One more when the protocol excludes each query's own
+    image (:func:`drop_self` removes it after the search).
     """
     depth = max([max(protocol.recall_ns)] + [e.requires_knn for e in evaluators])
+    depth += int(protocol.exclude_self)
     if protocol.place_nms or protocol.drop_same_timestamp:
         depth *= protocol.nms_factor
     return depth
@@ -187,6 +190,33 @@ def effective_ranking(result: RetrievalResult, protocol: EvalProtocol, depth: in
     top1 = dist[:, 0] if dist.shape[1] and idx.shape[1] else np.full(len(idx), np.inf)
     top1 = np.where(idx[:, 0] >= 0, top1, np.inf) if idx.shape[1] else top1
     return Ranking(idx=idx, hits=hits, n_positives=n_pos, top1_dist=top1.astype(np.float32))
+
+
+def drop_self(
+    knn_idx: np.ndarray, knn_dist: np.ndarray, self_idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each query's own database image from its kNN result (``exclude_self``).
+
+    Args:
+        knn_idx: ``[Q, K]`` database indices, nearest first (-1 pads).
+        knn_dist: ``[Q, K]`` matching distances.
+        self_idx: ``[Q]`` the database index of each query's own image, -1 where it has none.
+
+    Returns:
+        ``[Q, K]`` indices and distances, order kept, without the query's own image; a row
+        that held it ends with one -1 (distance inf) pad. :func:`required_k` searched one
+        neighbour more, so the depth the metrics need is still there.
+    """
+    import numpy as np
+
+    idx = np.asarray(knn_idx, dtype=np.int64)
+    dist = np.asarray(knn_dist, dtype=np.float32)
+    own = np.asarray(self_idx, dtype=np.int64).reshape(-1, 1)
+    keep = (idx != own) | (own < 0)
+    order = np.argsort(~keep, axis=1, kind="stable")
+    idx = np.take_along_axis(np.where(keep, idx, -1), order, axis=1)
+    dist = np.take_along_axis(np.where(keep, dist, np.inf), order, axis=1)
+    return idx, dist.astype(np.float32)
 
 
 def _check_depth(result: RetrievalResult, need: int) -> None:

@@ -51,6 +51,7 @@ _ARGUMENT_NAMES: dict[BatchKind, tuple[str, ...]] = {
         "diff_mask",
         "generation",
     ),
+    BatchKind.DOMAIN_VIEWS: ("views",),
 }
 """The forward arguments of each batch kind, in order (for messages)."""
 
@@ -59,6 +60,7 @@ _UNIT_ARGUMENTS: dict[BatchKind, tuple[int, ...]] = {
     BatchKind.PLACES: (0,),
     BatchKind.DOMAIN_PAIRS: (0, 1),
     BatchKind.REGION_TUPLES: (0, 1),
+    BatchKind.DOMAIN_VIEWS: (0,),
 }
 """The arguments that are L2-normalised descriptors (the others, e.g. similarities, are not)."""
 
@@ -133,13 +135,18 @@ class ModelConformance:
         torch.testing.assert_close(together, alone, atol=self.atol, rtol=1e-4)
 
     def test_gradients_reach_trainable_parameters(self, model: nn.Module) -> None:
-        """Every trainable parameter receives a finite, non-zero gradient in train mode."""
+        """Every trainable parameter receives a finite, non-zero gradient in train mode.
+
+        Parameters the descriptor does not use (a projection head only a loss sees) are
+        exempt when the model lists their names in an ``auxiliary_parameters`` attribute.
+        """
         model.train()
         out = model(self.images(2))
         probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
         (out * probe).sum().backward()
+        exempt = set(self.frozen_ok) | set(getattr(model, "auxiliary_parameters", ()))
         for name, param in model.named_parameters():
-            if not param.requires_grad or name in self.frozen_ok:
+            if not param.requires_grad or name in exempt:
                 continue
             assert param.grad is not None, f"Trainable parameter {name} got no gradient."
             assert torch.isfinite(param.grad).all(), f"Gradient of {name} is not finite."
@@ -183,7 +190,7 @@ class ModelConformance:
 
 
 def make_loss_batch(
-    kind: BatchKind, generator: torch.Generator, dim: int = 16
+    kind: BatchKind, generator: torch.Generator, dim: int = 16, n_views: int = 2
 ) -> tuple[LossInput, ...]:
     """A small synthetic float64 batch of unit descriptors for a loss of ``kind``.
 
@@ -195,7 +202,9 @@ def make_loss_batch(
         0 global), ``sim_diff [B,P,R,R]`` (the anchors' regions against the regions of P
         difficult positives: a leaf that requires grad), ``sim_diff_teacher [B,P,R,R]`` (the
         same against perturbed positives, no gradient), ``diff_mask [B,P]`` (bool; tuple 1's
-        last difficult positive is padding) and ``generation`` (the int 1).
+        last difficult positive is padding) and ``generation`` (the int 1);
+        domain-views: ``views [B,V,D]`` with ``V = n_views`` (row i one item under V
+        augmentations; rows are distinct items).
 
     Tensors that require grad are the ones a loss is differentiated with respect to.
     """
@@ -220,7 +229,23 @@ def make_loss_batch(
         mask = torch.ones(batch, difficult, dtype=torch.bool)
         mask[1, -1] = False
         return anchors, pairs, sim_diff, teacher, mask, 1
+    if kind is BatchKind.DOMAIN_VIEWS:
+        if n_views < 1:
+            raise ValueError(f"A domain-views batch needs n_views >= 1, not {n_views}.")
+        return (unit(4, n_views),)
     return unit(4), unit(4)
+
+
+def _declared_views(loss: nn.Module, name: str) -> int:
+    """The ``n_views`` a ``domain-views`` loss declares (a positive int)."""
+    n_views = getattr(loss, "n_views", None)
+    if isinstance(n_views, bool) or not isinstance(n_views, int) or n_views < 1:
+        raise AssertionError(
+            f"Loss {name} consumes domain-views batches but declares no n_views (a positive "
+            f"int attribute: how many augmented views per item its forward takes), got "
+            f"{n_views!r}."
+        )
+    return n_views
 
 
 class LossConformance:
@@ -251,8 +276,16 @@ class LossConformance:
         return module
 
     def batch(self, spec: LossSpec, seed: int = 0) -> tuple[LossInput, ...]:
-        """The synthetic batch for the loss's batch kind (see :func:`make_loss_batch`)."""
-        return make_loss_batch(spec.batch_kind, torch.Generator().manual_seed(seed))
+        """The synthetic batch for the loss's batch kind (see :func:`make_loss_batch`).
+
+        A ``domain-views`` batch has the loss's ``n_views`` views per row.
+        """
+        n_views = 2
+        if spec.batch_kind is BatchKind.DOMAIN_VIEWS:
+            n_views = _declared_views(_build(spec, self.loss_overrides), spec.name)
+        return make_loss_batch(
+            spec.batch_kind, torch.Generator().manual_seed(seed), n_views=n_views
+        )
 
     def test_finite_scalar(self, spec: LossSpec, loss: nn.Module) -> None:
         """The loss is a finite 0-d tensor."""

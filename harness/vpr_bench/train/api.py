@@ -68,7 +68,7 @@ class TrainingData:
         root: Its folder.
         train_split: The training split.
         val_split: The model-selection split (never a test split), or None.
-        pairs: Cross-domain image pairs for domain-pair losses, else None.
+        pairs: Cross-domain image pairs for domain-pairs and domain-views losses, else None.
     """
 
     dataset: str
@@ -118,7 +118,7 @@ def load_training_data(
         val = SplitTarget(train.spec, "val", train.root, train.spec.protocol_for("val"))
     loss_spec = registries.losses.get(method.loss)
     pairs = None
-    if loss_spec.batch_kind is BatchKind.DOMAIN_PAIRS:
+    if loss_spec.batch_kind in (BatchKind.DOMAIN_PAIRS, BatchKind.DOMAIN_VIEWS):
         if train.spec.load_pairs is None:
             raise DataError(
                 f"Dataset {train.spec.name} has no paired renders (DatasetSpec.load_pairs)."

@@ -46,6 +46,11 @@ def recall_at(
     protocol = split.protocol
     assert protocol is not None
     idx, dist = knn(q_desc, db_desc, required_k(protocol), backend="torch", device=q_desc.device)
+    if protocol.exclude_self:
+        from vpr_bench.data.geo import self_indices
+        from vpr_bench.eval.metrics import drop_self
+
+        idx, dist = drop_self(idx, dist, self_indices(split))
     result = RetrievalResult(
         knn_idx=idx,
         knn_dist=dist,

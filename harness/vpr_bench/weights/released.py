@@ -13,8 +13,9 @@ module finds the file for one of them, in this order:
 
 When the spec publishes a sha256 the file must have it; a mismatch is an error naming both
 digests (a truncated download, or another file). When none is published, the file's own digest
-is logged and recorded. Addresses that are web pages rather than files (a Google Drive folder)
-are never fetched: the error says where to download the file by hand and where to put it.
+is logged and recorded. Addresses that are web pages rather than files (a Google Drive folder,
+a Baidu Netdisk or MEGA share) are never fetched: the error says where to download the file by
+hand and where to put it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,15 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_ENV = "VPR_BENCH_WEIGHTS"
 DEFAULT_WEIGHTS_DIR = "~/.cache/vpr-bench/weights"
-_PAGE_HOSTS = ("drive.google.com", "docs.google.com", "onedrive.live.com", "1drv.ms")
+_PAGE_HOSTS = (
+    "drive.google.com",
+    "docs.google.com",
+    "onedrive.live.com",
+    "1drv.ms",
+    "pan.baidu.com",
+    "mega.nz",
+    "mega.co.nz",
+)
 _CHUNK = 1 << 20
 
 
