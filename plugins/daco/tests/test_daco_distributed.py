@@ -83,9 +83,9 @@ def test_two_gloo_processes_train_together(tmp_path: Path) -> None:
     mp.spawn(_worker, args=(str(city), str(run_dir), _free_port()), nprocs=2, join=True)
     final = safe_load(run_dir / "checkpoints" / "final.pt")
     assert isinstance(final, dict)
-    histories = [torch.load(run_dir / f"history-{r}.pt", weights_only=True) for r in (0, 1)]
+    histories = [safe_load(run_dir / f"history-{r}.pt") for r in (0, 1)]
     assert histories[0][0]["step"] == 48 // 8  # 48 items, global batches of 8
-    ranks = [torch.load(run_dir / f"model-{r}.pt", weights_only=True) for r in (0, 1)]
+    ranks = [safe_load(run_dir / f"model-{r}.pt") for r in (0, 1)]
     fresh = _context(city, tmp_path / "unused").model
     parameters = {name for name, _ in fresh.named_parameters()}
     for key, value in ranks[0].items():
