@@ -1,0 +1,119 @@
+"""vpr-bench hooks of the DISAM plugin: model ``disam`` (the per-domain encoders).
+
+DISAM (Hu et al., IEEE/CAA JAS 2021, arXiv 2009.07719; code HanjiangHu/DISAM) trains a ComboGAN
+plexer whose encoders give domain-invariant 256x64x64 codes (methods.md Part A). The released
+weights are listed here as :class:`~vpr_bench.Checkpoint` s; they are attached to the DISAM
+methods once the ``disam-gan`` trainer is registered (README, "Status").
+
+Pure data: heavy objects are lazy ``"pkg.mod:obj"`` targets, so listing does not import torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from vpr_bench import Checkpoint, ModelSpec, Preprocess, RemoteFile, hookimpl
+
+__all__ = [
+    "CMU_CHECKPOINTS",
+    "DRIVE_ARCHIVE",
+    "LEADERBOARD_ENTRIES",
+    "PREPROCESS",
+    "ROBOTCAR_CHECKPOINTS",
+    "vpr_bench_models",
+]
+
+PREPROCESS = Preprocess(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), train_size=(256, 256))
+"""DISAM's input convention (``data/base_dataset.py:17-51``): [0, 1] pixels normalised with mean
+and std 0.5 (range [-1, 1]); 256x256 crops for training. At test time the model squashes every
+image to ``model.image_size`` squared itself (bicubic), as the reference's test transform does,
+so the images reach it at their native size."""
+
+DRIVE_ARCHIVE = RemoteFile(
+    # DISAM README.md "pretrained models ... HERE": a Google Drive page, downloaded by hand;
+    # no sha256 is published (records carry the file's own).
+    "https://drive.google.com/file/d/1YM_kkVkwNpVXV8Iv38JjEZImcDYLdHsZ/view?usp=sharing"
+)
+"""The authors' archive of trained models: per its README the CMU-Seasons coarse and fine models
+(tested at epoch 1200), RobotCar ones (CMU encoders copied per domain after the paper's Table I,
+10 domains) and the epoch-300 image-translation models."""
+
+_ARCHIVE_NAME = "checkpoints.zip"
+"""The name the archive is looked for under in the weights folder. The README does not name the
+Drive file; a copy saved under another name is given with ``--weights``."""
+
+LEADERBOARD_ENTRIES = {
+    "cmu-coarse": "https://www.visuallocalization.net/details/13316/",
+    "cmu-fine": "https://www.visuallocalization.net/details/13379/",
+    "cmu-coarse-to-fine": "https://www.visuallocalization.net/details/13380/",
+    "robotcar-coarse": "https://www.visuallocalization.net/details/13383/",
+    "robotcar-fine": "https://www.visuallocalization.net/details/13482/",
+}
+"""The authors' visuallocalization.net submissions (README "Results"). Their numbers are not in
+the repository or its README, so DISAM has no paper rows (methods.md A.6)."""
+
+_LICENSE = "no license file in the DISAM repository; ask the authors"
+
+
+def _checkpoint(tag: str, load: str, overrides: dict[str, Any], trained_on: str) -> Checkpoint:
+    return Checkpoint(
+        tag=tag,
+        file=DRIVE_ARCHIVE,
+        trained_on=trained_on,
+        overrides=overrides,
+        license=_LICENSE,
+        filename=_ARCHIVE_NAME,
+        load=load,
+    )
+
+
+_CMU = {"model.n_domains": 12, "model.ngf": 64, "model.image_size": 256}
+_ROBOTCAR = {"model.n_domains": 10, "model.ngf": 64, "model.image_size": 256}
+
+CMU_CHECKPOINTS = (
+    _checkpoint(
+        "disam-cmu-coarse",
+        "vpr_bench_disam.released:load_cmu_coarse",
+        {**_CMU, "model.descriptor": "mean-cos"},
+        "cmu-seasons-urban-train",
+    ),
+    _checkpoint(
+        "disam-cmu-fine",
+        "vpr_bench_disam.released:load_cmu_fine",
+        {**_CMU, "model.descriptor": "cos"},
+        "cmu-seasons-urban-train",
+    ),
+)
+"""``CMU_coarse`` and ``CMU_fine`` at epoch 1200 (README test commands): 12 encoders each."""
+
+ROBOTCAR_CHECKPOINTS = (
+    _checkpoint(
+        "disam-robotcar-coarse",
+        "vpr_bench_disam.released:load_robotcar_coarse",
+        {**_ROBOTCAR, "model.descriptor": "mean-cos"},
+        "cmu-seasons-urban-train",
+    ),
+    _checkpoint(
+        "disam-robotcar-fine",
+        "vpr_bench_disam.released:load_robotcar_fine",
+        {**_ROBOTCAR, "model.descriptor": "mean-cos"},
+        "cmu-seasons-urban-train",
+    ),
+)
+"""``robotcar_coarse`` / ``robotcar_fine`` at epoch 1200: CMU encoders mapped to RobotCar's 10
+domains by the authors. The README's RobotCar fine-only run compares by mean cosine
+(``--mean_cos``, methods.md A.5), unlike CMU's fine-only run."""
+
+
+@hookimpl
+def vpr_bench_models() -> Iterator[ModelSpec]:
+    """Register ``disam``."""
+    yield ModelSpec(
+        name="disam",
+        build="vpr_bench_disam.model:build_disam",
+        config_cls="vpr_bench_disam.config:DisamConfig",
+        preprocess=PREPROCESS,
+        summary="DISAM: one ComboGAN encoder per domain, the raw 256x64x64 code compared by "
+        "channel-mean cosine (mean-cos) or cosine (1,048,576-d)",
+    )
