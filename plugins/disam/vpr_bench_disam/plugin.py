@@ -1,4 +1,5 @@
-"""vpr-bench hooks of the DISAM plugin: model ``disam`` (the per-domain encoders).
+"""vpr-bench hooks of the DISAM plugin: model ``disam``, datasets ``cmu-seasons`` and
+``robotcar-seasons`` (DISAM's re-packaged layout).
 
 DISAM (Hu et al., IEEE/CAA JAS 2021, arXiv 2009.07719; code HanjiangHu/DISAM) trains a ComboGAN
 plexer whose encoders give domain-invariant 256x64x64 codes (methods.md Part A). The released
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from vpr_bench import Checkpoint, ModelSpec, Preprocess, RemoteFile, hookimpl
+from vpr_bench import Checkpoint, DatasetSpec, ModelSpec, Preprocess, RemoteFile, hookimpl
 
 __all__ = [
     "CMU_CHECKPOINTS",
@@ -21,6 +22,7 @@ __all__ = [
     "LEADERBOARD_ENTRIES",
     "PREPROCESS",
     "ROBOTCAR_CHECKPOINTS",
+    "vpr_bench_datasets",
     "vpr_bench_models",
 ]
 
@@ -116,4 +118,44 @@ def vpr_bench_models() -> Iterator[ModelSpec]:
         preprocess=PREPROCESS,
         summary="DISAM: one ComboGAN encoder per domain, the raw 256x64x64 code compared by "
         "channel-mean cosine (mean-cos) or cosine (1,048,576-d)",
+    )
+
+
+_CMU_PAPER = (
+    "Sattler et al., Benchmarking 6DOF Outdoor Visual Localization in Changing Conditions, CVPR "
+    "2018 (CMU-Seasons, from Badino et al.'s CMU Visual Localization data)"
+)
+
+
+@hookimpl
+def vpr_bench_datasets() -> Iterator[DatasetSpec]:
+    """Register ``cmu-seasons`` and ``robotcar-seasons`` in DISAM's layout (datasets.md 7.2).
+
+    Neither has query poses here (the benchmark server scores submissions), so their splits
+    carry no local protocol yet: :mod:`vpr_bench_disam.submit` writes the submission files.
+    """
+    yield DatasetSpec(
+        name="cmu-seasons",
+        version=1,
+        splits=("urban-train", "urban", "suburban", "park"),
+        default_split="urban",
+        load="vpr_bench_disam.seasons:load_cmu",
+        provides=frozenset({"train", "domains"}),
+        paper=_CMU_PAPER,
+        license="CC BY-NC-SA 3.0 (CMU-Seasons)",
+        default_root="~/data/vpr/cmu-seasons-disam",
+        summary="CMU-Seasons in DISAM's layout: CMU_<area>/s<Y>/test00-11 + pose_new_s<Y>.txt, "
+        "urban train00-11; domain = folder index, retrieval within slice and camera",
+    )
+    yield DatasetSpec(
+        name="robotcar-seasons",
+        version=1,
+        splits=("test",),
+        load="vpr_bench_disam.seasons:load_robotcar",
+        provides=frozenset({"domains"}),
+        paper="Maddern et al., 1 Year, 1000km: The Oxford RobotCar Dataset, IJRR 2017; Sattler "
+        "et al., CVPR 2018 (RobotCar-Seasons)",
+        license="CC BY-NC-SA 4.0 (RobotCar-Seasons)",
+        default_root="~/data/vpr/robotcar-seasons-disam/RobotCar_rear",
+        summary="RobotCar-Seasons rear camera in DISAM's layout: test00-09 + pose_new_rear.txt",
     )
