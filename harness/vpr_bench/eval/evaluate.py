@@ -90,7 +90,12 @@ def evaluate(job: EvalJob) -> EvalResult | None:
     """
     from vpr_bench.data.geo import split_positives
     from vpr_bench.eval.cache import DescriptorCache
-    from vpr_bench.eval.extract import descriptor_dim, extract_with_stats
+    from vpr_bench.eval.extract import (
+        descriptor_dim,
+        extract_with_stats,
+        image_domains,
+        model_domains,
+    )
     from vpr_bench.eval.grouped import grouped_knn, retrieval_groups
     from vpr_bench.eval.metrics import compute_metrics, required_k
     from vpr_bench.eval.search import knn
@@ -119,12 +124,21 @@ def evaluate(job: EvalJob) -> EvalResult | None:
         "cache": cache,
     }
     pre = model_spec.preprocess
+    per_domain = bool(model_domains(model))
+    db_domains = image_domains(geo.database) if per_domain else None
+    q_domains = image_domains(geo.queries) if per_domain else None
     if cache is not None:  # room for what is not cached yet, before the long extraction
         dim = descriptor_dim(model)
         cache.check_room(
             [
                 (
-                    cache.key([r.path for r in images], policy, pre, settings.precision),
+                    cache.key(
+                        [r.path for r in images],
+                        policy,
+                        pre,
+                        settings.precision,
+                        image_domains(images) if per_domain else None,
+                    ),
                     len(images),
                     dim,
                 )
@@ -135,10 +149,22 @@ def evaluate(job: EvalJob) -> EvalResult | None:
             ]
         )
     db = extract_with_stats(
-        model, [r.path for r in geo.database], protocol.db_resize, pre, desc="database", **options
+        model,
+        [r.path for r in geo.database],
+        protocol.db_resize,
+        pre,
+        desc="database",
+        domains=db_domains,
+        **options,
     )
     qs = extract_with_stats(
-        model, [r.path for r in geo.queries], protocol.query_resize, pre, desc="queries", **options
+        model,
+        [r.path for r in geo.queries],
+        protocol.query_resize,
+        pre,
+        desc="queries",
+        domains=q_domains,
+        **options,
     )
     if not distributed.is_main_process():
         return None
