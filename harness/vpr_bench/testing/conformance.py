@@ -133,11 +133,18 @@ class ModelConformance:
         torch.testing.assert_close(together, alone, atol=self.atol, rtol=1e-4)
 
     def test_gradients_reach_trainable_parameters(self, model: nn.Module) -> None:
-        """Every trainable parameter receives a finite, non-zero gradient in train mode."""
+        """Every trainable parameter receives a finite, non-zero gradient in train mode.
+
+        A model declaring domains (``model.domains``, forward ``domain=``) runs once per
+        domain, so each domain's parameters are reached.
+        """
         model.train()
-        out = model(self.images(2))
-        probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
-        (out * probe).sum().backward()
+        domains = tuple(getattr(model, "domains", None) or ()) or (None,)
+        images = self.images(2)
+        for i, domain in enumerate(domains):
+            out = model(images) if domain is None else model(images, domain=domain)
+            probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(1 + i))
+            (out * probe).sum().backward()
         for name, param in model.named_parameters():
             if not param.requires_grad or name in self.frozen_ok:
                 continue

@@ -237,3 +237,11 @@ def test_datasets_are_registered_and_load_through_the_harness(cmu_root: Path) ->
     split = resolve(spec.load)(cmu_root, "park")
     assert split.name == "cmu-seasons-park"
     assert registries.datasets.get("robotcar-seasons").splits == ("test",)
+
+
+def test_splits_ask_for_grouped_retrieval(cmu_root: Path) -> None:
+    """The harness's grouped search reads these extras (``vpr_bench.eval.grouped``)."""
+    split = load_cmu(cmu_root, "suburban")
+    assert split.extras["retrieval_within_groups"] is True
+    assert len(split.extras["db_groups"]) == len(split.database)
+    assert len(split.extras["query_groups"]) == len(split.queries)

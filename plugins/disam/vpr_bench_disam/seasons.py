@@ -11,7 +11,8 @@ CMU (``<root>`` holds ``CMU_urban``, ``CMU_suburban``, ``CMU_park``):
 
 Retrieval compares a query with the database images of its own slice and camera only (the
 camera is character 11 of the basename, ``img_00119_c0_…`` -> ``0``; DISAM
-``disam_model.py:146, 266-274``): :func:`retrieval_groups` gives every image its group.
+``disam_model.py:146, 266-274``): :func:`retrieval_groups` gives every image its group, and the
+splits ask the harness for its grouped search (``extras["retrieval_within_groups"]``).
 
 RobotCar (``<root>`` = ``RobotCar_rear``): ``test00`` (overcast-reference database), ``test01 …
 test09`` (query conditions) and ``pose_new_rear.txt``; one group (the rear camera).
@@ -230,6 +231,7 @@ def load_cmu(root: Path, split: str) -> GeoSplit:
             "poses": poses,
             "db_groups": tuple(db_groups),
             "query_groups": tuple(query_groups),
+            "retrieval_within_groups": True,
             "submission": "cmu",
         },
     )
@@ -262,6 +264,7 @@ def load_robotcar(root: Path, split: str = "test") -> GeoSplit:
             "poses": {r.path.name: table.poses[r.path.name] for r in database},
             "db_groups": ("rear",) * len(database),
             "query_groups": ("rear",) * len(queries),
+            "retrieval_within_groups": True,
             "submission": "robotcar",
         },
     )
