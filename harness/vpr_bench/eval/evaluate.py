@@ -99,6 +99,7 @@ def evaluate(job: EvalJob) -> EvalResult | None:
     from vpr_bench.eval.grouped import grouped_knn, retrieval_groups
     from vpr_bench.eval.metrics import compute_metrics, required_k
     from vpr_bench.eval.search import knn
+    from vpr_bench.eval.two_stage import rerank, second_stage_model, two_stage_of
     from vpr_bench.provenance import collect_provenance, peak_gpu_mb, peak_host_mb, reset_peak_gpu
 
     candidate, settings, geo = job.candidate, job.settings, job.split
@@ -173,6 +174,9 @@ def evaluate(job: EvalJob) -> EvalResult | None:
     if pca is not None:
         db_desc, q_desc = pca.apply(np.asarray(db_desc)), pca.apply(np.asarray(q_desc))
     k = max(required_k(protocol, evaluators), GRID_TOP if job.outputs.save_grid else 1)
+    stage = two_stage_of(model)
+    if stage is not None:
+        k = max(k, stage[0])
     groups = retrieval_groups(geo)  # MSLS val: each query searches its own city only
     search_opts: dict[str, Any] = {
         "device": dev,
@@ -186,18 +190,64 @@ def evaluate(job: EvalJob) -> EvalResult | None:
             q_desc, db_desc, k, query_groups=groups[0], db_groups=groups[1], **search_opts
         )
     search_s = time.perf_counter() - start
-    result = RetrievalResult(
-        knn_idx=knn_idx,
-        knn_dist=knn_dist,
-        positives=positives,
-        n_database=len(geo.database),
-        query_conditions=_labels(geo.queries, "condition"),
-        db_place_ids=_labels(geo.database, "place_id"),
-        query_timestamps=_labels(geo.queries, "timestamp"),
-        db_timestamps=_labels(geo.database, "timestamp"),
-    )
+
+    def retrieval(idx: np.ndarray, dist: np.ndarray) -> RetrievalResult:
+        return RetrievalResult(
+            knn_idx=idx,
+            knn_dist=dist,
+            positives=positives,
+            n_database=len(geo.database),
+            query_conditions=_labels(geo.queries, "condition"),
+            db_place_ids=_labels(geo.database, "place_id"),
+            query_timestamps=_labels(geo.queries, "timestamp"),
+            db_timestamps=_labels(geo.database, "timestamp"),
+        )
+
+    extractions = [db, qs]
+    two_stage: dict[str, Any] | None = None
+    if stage is not None:
+        first = compute_metrics(retrieval(knn_idx, knn_dist), protocol, evaluators)
+        second_model = second_stage_model(model)
+        second_cache = (
+            DescriptorCache(
+                settings.cache_dir,
+                model_key=_model_cache_key(model, model_spec, candidate.weights_sha256)
+                + ":second-stage",
+            )
+            if settings.use_cache
+            else None
+        )
+        second_options = {**options, "cache": second_cache}
+        db2 = extract_with_stats(
+            second_model,
+            [r.path for r in geo.database],
+            protocol.db_resize,
+            pre,
+            desc="database (second stage)",
+            domains=db_domains,
+            **second_options,
+        )
+        qs2 = extract_with_stats(
+            second_model,
+            [r.path for r in geo.queries],
+            protocol.query_resize,
+            pre,
+            desc="queries (second stage)",
+            domains=q_domains,
+            **second_options,
+        )
+        extractions += [db2, qs2]
+        start = time.perf_counter()
+        knn_idx, knn_dist = rerank(knn_idx, knn_dist, qs2.descriptors, db2.descriptors, stage[0])
+        search_s += time.perf_counter() - start
+        two_stage = {
+            "top_n": stage[0],
+            "second_stage_dim": stage[1],
+            "first_stage_metrics": dict(first.metrics),
+        }
+    result = retrieval(knn_idx, knn_dist)
     scored = compute_metrics(result, protocol, evaluators)
-    extraction_s, images_per_s = _throughput(db, qs)
+    extraction_s, images_per_s = _throughput(*extractions)
     timing = Timing(
         extraction_s=extraction_s,
         images_per_s=images_per_s,
@@ -219,6 +269,8 @@ def evaluate(job: EvalJob) -> EvalResult | None:
             "retrieval_within_groups": groups is not None,
         },
     }
+    if two_stage is not None:
+        full_config["evaluation"]["two_stage"] = two_stage
     dataset = job.target.spec
     record = EvalRecord(
         benchmark=job.benchmark,
