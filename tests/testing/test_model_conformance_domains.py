@@ -32,3 +32,17 @@ def test_every_domain_is_reached() -> None:
 def test_a_domain_the_forward_never_uses_fails() -> None:
     with pytest.raises(AssertionError, match=r"heads\.1\.weight got no gradient"):
         ModelConformance().test_gradients_reach_trainable_parameters(TwoDomains(False))
+
+
+class TwoStages(TwoDomains):
+    """Head 0 gives the first-stage descriptor, head 1 only the second stage."""
+
+    def forward(self, images: torch.Tensor, domain: str | None = None) -> torch.Tensor:
+        return nn.functional.normalize(self.heads[0](images.mean(dim=(2, 3))), dim=1)
+
+    def second_stage(self, images: torch.Tensor, domain: str | None = None) -> torch.Tensor:
+        return nn.functional.normalize(self.heads[1](images.mean(dim=(2, 3))), dim=1)
+
+
+def test_a_second_stage_counts() -> None:
+    ModelConformance().test_gradients_reach_trainable_parameters(TwoStages())

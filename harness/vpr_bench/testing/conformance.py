@@ -21,7 +21,7 @@ plugin's tests and set its class attributes; pytest runs every check::
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import pytest
@@ -136,15 +136,23 @@ class ModelConformance:
         """Every trainable parameter receives a finite, non-zero gradient in train mode.
 
         A model declaring domains (``model.domains``, forward ``domain=``) runs once per
-        domain, so each domain's parameters are reached.
+        domain, so each domain's parameters are reached; a two-stage model's
+        ``second_stage`` descriptors count too.
         """
         model.train()
         domains = tuple(getattr(model, "domains", None) or ()) or (None,)
+        stages: list[Callable[..., torch.Tensor]] = [model]
+        second = getattr(model, "second_stage", None)
+        if callable(second):
+            stages.append(second)
         images = self.images(2)
-        for i, domain in enumerate(domains):
-            out = model(images) if domain is None else model(images, domain=domain)
-            probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(1 + i))
-            (out * probe).sum().backward()
+        seed = 1
+        for stage in stages:
+            for domain in domains:
+                out = stage(images) if domain is None else stage(images, domain=domain)
+                probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed))
+                (out * probe).sum().backward()
+                seed += 1
         for name, param in model.named_parameters():
             if not param.requires_grad or name in self.frozen_ok:
                 continue

@@ -169,3 +169,40 @@ def test_zip_member_escaping_is_refused(tmp_path: Path) -> None:
         archive.writestr("../outside.pth", b"x")
     with pytest.raises(DataError, match="escapes its folder"), opened(zipped):
         pass
+
+
+def test_c2f_loads_coarse_and_fine_folders(tmp_path: Path) -> None:
+    from vpr_bench_disam.config import DisamC2FConfig
+    from vpr_bench_disam.model import build_disam_c2f
+    from vpr_bench_disam.released import load_cmu
+
+    coarse, fine = _small_states(seed=1), _small_states(seed=2)
+    _save_plexer(tmp_path / "checkpoints" / "CMU_coarse", 1200, coarse)
+    _save_plexer(tmp_path / "checkpoints" / "CMU_fine", 1200, fine)
+    model = build_disam_c2f(DisamC2FConfig(**SMALL))
+    load_cmu(tmp_path, model)
+    for part, saved in ((model.coarse, coarse), (model.fine, fine)):
+        for encoder, state in zip(part.encoders, saved["encoders"], strict=True):
+            for key, value in encoder.state_dict().items():
+                assert torch.equal(value, state[key])
+    with pytest.raises(DataError, match="loads into a 'disam-c2f' model"):
+        load_cmu(tmp_path, build_disam(DisamConfig(**SMALL)))
+
+
+def test_released_tags() -> None:
+    from vpr_bench_disam.plugin import CMU_CHECKPOINTS, ROBOTCAR_CHECKPOINTS
+
+    tags = [c.tag for c in (*CMU_CHECKPOINTS, *ROBOTCAR_CHECKPOINTS)]
+    assert tags == [
+        "disam-cmu-coarse",
+        "disam-cmu-fine",
+        "disam-cmu",
+        "disam-robotcar-coarse",
+        "disam-robotcar-fine",
+    ]
+    for checkpoint in (*CMU_CHECKPOINTS, *ROBOTCAR_CHECKPOINTS):
+        assert checkpoint.file.sha256 is None  # a Drive page: downloaded by hand
+        assert "1YM_kkVkwNpVXV8Iv38JjEZImcDYLdHsZ" in checkpoint.file.uri
+        assert checkpoint.overrides["model.n_domains"] == (
+            10 if "robotcar" in checkpoint.tag else 12
+        )

@@ -116,3 +116,27 @@ def test_build_is_seeded_and_translators_fit() -> None:
     code = a.latent(torch.randn(1, 3, 16, 16), 2)
     assert decoders[2](code).shape == (1, 3, 16, 16)
     assert len(discriminators[0](decoders[0](code))) == 4
+
+
+class TestDisamC2FConformance(ModelConformance):
+    plugins = ("vpr_bench_disam.plugin",)
+    model_name = "disam-c2f"
+    model_overrides = {**SMALL, "top_n": 2}
+    input_size = (20, 24)
+
+
+def test_c2f_holds_a_coarse_and_a_fine_model() -> None:
+    from vpr_bench_disam.config import DisamC2FConfig
+    from vpr_bench_disam.model import build_disam_c2f
+
+    model = build_disam_c2f(DisamC2FConfig(**SMALL)).eval()
+    assert model.top_n == 3 and model.domains == ("0", "1", "2")
+    assert model.coarse.config.descriptor == "mean-cos"
+    assert model.fine.config.descriptor == "cos"
+    images = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(model(images, 2), model.coarse(images, 2))
+        assert torch.equal(model.second_stage(images, 2), model.fine(images, 2))
+        assert not torch.allclose(model.coarse.latent(images), model.fine.latent(images))
+    with pytest.raises(ConfigError, match="model.fine_descriptor"):
+        DisamC2FConfig(**SMALL, fine_descriptor="l2")

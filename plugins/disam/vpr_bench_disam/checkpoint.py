@@ -40,6 +40,8 @@ __all__ = [
     "load_encoders",
     "load_network",
     "load_plexer",
+    "load_released",
+    "load_released_pair",
     "network_problems",
     "opened",
 ]
@@ -272,4 +274,30 @@ def load_released(
         )
     with opened(path) as root:
         load_encoders(find_network_files(root, name, epoch), encoders)
+    return None
+
+
+def load_released_pair(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    names: tuple[str, str],
+    epoch: int | str,
+) -> PcaWhitening | None:
+    """``Checkpoint.load`` body of ``disam-c2f``: coarse encoders from ``names[0]``, fine from
+    ``names[1]`` (the README's ``--name CMU_coarse --name_finer CMU_fine``).
+
+    Raises:
+        DataError: As :func:`load_released`, or a model without ``coarse``/``fine`` parts.
+    """
+    coarse, fine = getattr(model, "coarse", None), getattr(model, "fine", None)
+    if not isinstance(coarse, nn.Module) or not isinstance(fine, nn.Module):
+        raise DataError(
+            f"DISAM weights {path}: the coarse-to-fine checkpoint loads into a 'disam-c2f' "
+            f"model, not into {type(model).__name__}."
+        )
+    with opened(path) as root:
+        for part, name in ((coarse, names[0]), (fine, names[1])):
+            encoders = getattr(part, "encoders", None)
+            assert isinstance(encoders, nn.ModuleList)
+            load_encoders(find_network_files(root, name, epoch), encoders)
     return None

@@ -13,7 +13,7 @@ from vpr_bench import bounded, check_ranges
 from vpr_bench.errors import ConfigError
 from vpr_bench_disam.metrics import DESCRIPTORS
 
-__all__ = ["DisamConfig"]
+__all__ = ["DisamC2FConfig", "DisamConfig"]
 
 
 @dataclass
@@ -86,3 +86,28 @@ class DisamConfig:
         """``(C, H, W)`` of the code: ``(4 ngf, image_size / 4, image_size / 4)``."""
         side = self.image_size // 4
         return (4 * self.ngf, side, side)
+
+
+@dataclass
+class DisamC2FConfig(DisamConfig):
+    """Options of ``disam-c2f``: a coarse and a fine DISAM model of one shape (A.5).
+
+    ``descriptor`` is the coarse model's (``mean-cos`` in the README's command); the other
+    structural options are shared.
+
+    Attributes:
+        fine_descriptor: The fine model's comparison (``cos``: the README's command leaves
+            ``--meancos_finer`` off).
+        top_n: Coarse neighbours the fine model re-ranks (the README's ``--top_n 3``).
+    """
+
+    fine_descriptor: str = "cos"
+    top_n: int = bounded(3, ge=1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.fine_descriptor not in DESCRIPTORS:
+            raise ConfigError(
+                f"model.fine_descriptor = {self.fine_descriptor!r} is not valid; choose one of: "
+                f"{', '.join(DESCRIPTORS)}."
+            )

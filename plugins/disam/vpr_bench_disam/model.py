@@ -8,6 +8,7 @@ trainer, and live in its state.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -16,11 +17,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from vpr_bench.errors import ConfigError
-from vpr_bench_disam.config import DisamConfig
+from vpr_bench_disam.config import DisamC2FConfig, DisamConfig
 from vpr_bench_disam.metrics import descriptor
 from vpr_bench_disam.networks import Decoder, Discriminator, Encoder, init_weights
 
-__all__ = ["DisamModel", "build_disam", "build_translators", "check_domains"]
+__all__ = [
+    "DisamC2FModel",
+    "DisamModel",
+    "build_disam",
+    "build_disam_c2f",
+    "build_translators",
+    "check_domains",
+]
 
 
 class DisamModel(nn.Module):
@@ -94,6 +102,55 @@ def build_disam(config: DisamConfig | None = None) -> DisamModel:
             torch.manual_seed(config.seed)
         model = DisamModel(config)
         init_weights(model)
+    return model
+
+
+class DisamC2FModel(nn.Module):
+    """Coarse-to-fine DISAM (``--use_two_stage``): coarse descriptors search, fine re-rank.
+
+    The harness's two-stage evaluation (``vpr_bench.eval.two_stage``) re-ranks each query's
+    ``top_n`` coarse neighbours by the fine model's descriptors.
+
+    Args:
+        config: The options (shared shape; coarse ``descriptor``, ``fine_descriptor``,
+            ``top_n``).
+
+    Attributes:
+        coarse: The coarse model (``CMU_coarse``).
+        fine: The fine model (``CMU_fine``).
+    """
+
+    def __init__(self, config: DisamC2FConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or DisamC2FConfig()
+        base = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(DisamConfig)}
+        self.coarse = DisamModel(DisamConfig(**base))
+        self.fine = DisamModel(DisamConfig(**{**base, "descriptor": self.config.fine_descriptor}))
+        self.domains = self.coarse.domains
+        self.descriptor_dim = self.coarse.descriptor_dim
+        self.second_stage_dim = self.fine.descriptor_dim
+        self.top_n = self.config.top_n
+
+    def forward(self, images: torch.Tensor, domain: int | str | None = None) -> torch.Tensor:
+        """The coarse descriptors (first stage)."""
+        return self.coarse(images, domain)  # type: ignore[no-any-return]
+
+    def second_stage(self, images: torch.Tensor, domain: int | str | None = None) -> torch.Tensor:
+        """The fine descriptors (second stage)."""
+        return self.fine(images, domain)  # type: ignore[no-any-return]
+
+
+def build_disam_c2f(config: DisamC2FConfig | None = None) -> DisamC2FModel:
+    """Build both models (the fine one seeded with ``seed + 1``)."""
+    config = config or DisamC2FConfig()
+    with torch.random.fork_rng(devices=[]):
+        if config.seed is not None:
+            torch.manual_seed(config.seed)
+        model = DisamC2FModel(config)
+        init_weights(model.coarse)
+        if config.seed is not None:
+            torch.manual_seed(config.seed + 1)
+        init_weights(model.fine)
     return model
 
 

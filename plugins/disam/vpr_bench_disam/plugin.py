@@ -86,8 +86,15 @@ CMU_CHECKPOINTS = (
         {**_CMU, "model.descriptor": "cos"},
         "cmu-seasons-urban-train",
     ),
+    _checkpoint(
+        "disam-cmu",
+        "vpr_bench_disam.released:load_cmu",
+        {**_CMU, "model.descriptor": "mean-cos", "model.fine_descriptor": "cos", "model.top_n": 3},
+        "cmu-seasons-urban-train",
+    ),
 )
-"""``CMU_coarse`` and ``CMU_fine`` at epoch 1200 (README test commands): 12 encoders each."""
+"""``CMU_coarse`` and ``CMU_fine`` at epoch 1200 (README test commands): 12 encoders each;
+``disam-cmu`` holds both for the coarse-to-fine model (``disam-c2f``, top 3 re-ranked)."""
 
 ROBOTCAR_CHECKPOINTS = (
     _checkpoint(
@@ -110,7 +117,7 @@ domains by the authors. The README's RobotCar fine-only run compares by mean cos
 
 @hookimpl
 def vpr_bench_models() -> Iterator[ModelSpec]:
-    """Register ``disam``."""
+    """Register ``disam`` and ``disam-c2f``."""
     yield ModelSpec(
         name="disam",
         build="vpr_bench_disam.model:build_disam",
@@ -118,6 +125,14 @@ def vpr_bench_models() -> Iterator[ModelSpec]:
         preprocess=PREPROCESS,
         summary="DISAM: one ComboGAN encoder per domain, the raw 256x64x64 code compared by "
         "channel-mean cosine (mean-cos) or cosine (1,048,576-d)",
+    )
+    yield ModelSpec(
+        name="disam-c2f",
+        build="vpr_bench_disam.model:build_disam_c2f",
+        config_cls="vpr_bench_disam.config:DisamC2FConfig",
+        preprocess=PREPROCESS,
+        summary="DISAM coarse-to-fine: a coarse model's mean-cos search, its top 3 re-ranked by "
+        "a fine (Grad-SAM) model's cosine",
     )
 
 

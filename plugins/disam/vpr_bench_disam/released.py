@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from vpr_bench_disam.checkpoint import load_released
+from vpr_bench_disam.checkpoint import load_released, load_released_pair
 
 if TYPE_CHECKING:
     from torch import nn
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RELEASED_EPOCH",
+    "load_cmu",
     "load_cmu_coarse",
     "load_cmu_fine",
     "load_robotcar_coarse",
@@ -32,6 +33,11 @@ RELEASED_EPOCH = 1200
 def load_cmu_coarse(path: str | os.PathLike[str], model: nn.Module) -> PcaWhitening | None:
     """Encoders of ``CMU_coarse`` (12 domains) from the archive or its extracted folder."""
     return load_released(path, model, "CMU_coarse", RELEASED_EPOCH)
+
+
+def load_cmu(path: str | os.PathLike[str], model: nn.Module) -> PcaWhitening | None:
+    """Both: ``CMU_coarse`` into ``model.coarse``, ``CMU_fine`` into ``model.fine``."""
+    return load_released_pair(path, model, ("CMU_coarse", "CMU_fine"), RELEASED_EPOCH)
 
 
 def load_cmu_fine(path: str | os.PathLike[str], model: nn.Module) -> PcaWhitening | None:
