@@ -83,12 +83,19 @@ class BatchKind(StrEnum):
     regions of P difficult positives), ``sim_diff_teacher [B,P,R,R]`` (the same from the
     previous generation's model, no gradient), ``diff_mask [B,P]`` (bool, False where a tuple
     has fewer than P difficult positives) and ``generation`` (int, 0 first).
+
+    ``domain-images`` (DISAM; unaligned images labelled by domain, the dataset providing
+    ``conditions`` or ``domains``): the trainer draws an image A of domain a and an image B of
+    another domain b, encodes them with their domains' encoders and passes the loss four latent
+    codes ``[B,C,H,W]``: ``enc_a``, ``enc_b``, ``rec_a`` (A translated to b and encoded again)
+    and ``rec_b`` (B translated to a and encoded again). Row i of the four is one such draw.
     """
 
     TUPLES = "tuples"
     PLACES = "places"
     DOMAIN_PAIRS = "domain-pairs"
     REGION_TUPLES = "region-tuples"
+    DOMAIN_IMAGES = "domain-images"
 
 
 @dataclass(frozen=True)

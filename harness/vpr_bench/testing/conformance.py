@@ -51,6 +51,7 @@ _ARGUMENT_NAMES: dict[BatchKind, tuple[str, ...]] = {
         "diff_mask",
         "generation",
     ),
+    BatchKind.DOMAIN_IMAGES: ("enc_a", "enc_b", "rec_a", "rec_b"),
 }
 """The forward arguments of each batch kind, in order (for messages)."""
 
@@ -59,10 +60,11 @@ _UNIT_ARGUMENTS: dict[BatchKind, tuple[int, ...]] = {
     BatchKind.PLACES: (0,),
     BatchKind.DOMAIN_PAIRS: (0, 1),
     BatchKind.REGION_TUPLES: (0, 1),
+    BatchKind.DOMAIN_IMAGES: (),
 }
 """The arguments that are L2-normalised descriptors (the others, e.g. similarities, are not)."""
 
-_INDEPENDENT_TUPLES = (BatchKind.TUPLES, BatchKind.REGION_TUPLES)
+_INDEPENDENT_TUPLES = (BatchKind.TUPLES, BatchKind.REGION_TUPLES, BatchKind.DOMAIN_IMAGES)
 """The kinds whose batch rows are independent tuples."""
 
 
@@ -210,7 +212,10 @@ def make_loss_batch(
         0 global), ``sim_diff [B,P,R,R]`` (the anchors' regions against the regions of P
         difficult positives: a leaf that requires grad), ``sim_diff_teacher [B,P,R,R]`` (the
         same against perturbed positives, no gradient), ``diff_mask [B,P]`` (bool; tuple 1's
-        last difficult positive is padding) and ``generation`` (the int 1).
+        last difficult positive is padding) and ``generation`` (the int 1);
+        domain-images: ``enc_a, enc_b, rec_a, rec_b [B,C,H,W]`` latent codes (not normalised;
+        ``rec_x`` is ``enc_x`` plus noise and requires grad: a loss may stop the gradient of
+        the direct encodings, as DISAM's L2 terms do).
 
     Tensors that require grad are the ones a loss is differentiated with respect to.
     """
@@ -235,6 +240,11 @@ def make_loss_batch(
         mask = torch.ones(batch, difficult, dtype=torch.bool)
         mask[1, -1] = False
         return anchors, pairs, sim_diff, teacher, mask, 1
+    if kind is BatchKind.DOMAIN_IMAGES:
+        codes = torch.randn(2, 2, 4, 3, 3, generator=generator, dtype=torch.float64)
+        noise = torch.randn(2, 2, 4, 3, 3, generator=generator, dtype=torch.float64)
+        recs = codes + 0.5 * noise
+        return (*codes, *(t.clone().requires_grad_(True) for t in recs))
     return unit(4), unit(4)
 
 

@@ -1,5 +1,5 @@
-"""vpr-bench hooks of the DISAM plugin: model ``disam``, datasets ``cmu-seasons`` and
-``robotcar-seasons`` (DISAM's re-packaged layout).
+"""vpr-bench hooks of the DISAM plugin: models ``disam`` and ``disam-c2f``, loss ``disam``,
+datasets ``cmu-seasons`` and ``robotcar-seasons`` (DISAM's re-packaged layout).
 
 DISAM (Hu et al., IEEE/CAA JAS 2021, arXiv 2009.07719; code HanjiangHu/DISAM) trains a ComboGAN
 plexer whose encoders give domain-invariant 256x64x64 codes (methods.md Part A). The released
@@ -14,7 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from vpr_bench import Checkpoint, DatasetSpec, ModelSpec, Preprocess, RemoteFile, hookimpl
+from vpr_bench import (
+    BatchKind,
+    Checkpoint,
+    DatasetSpec,
+    LossSpec,
+    ModelSpec,
+    Preprocess,
+    RemoteFile,
+    hookimpl,
+)
 
 __all__ = [
     "CMU_CHECKPOINTS",
@@ -23,6 +32,7 @@ __all__ = [
     "PREPROCESS",
     "ROBOTCAR_CHECKPOINTS",
     "vpr_bench_datasets",
+    "vpr_bench_losses",
     "vpr_bench_models",
 ]
 
@@ -173,4 +183,17 @@ def vpr_bench_datasets() -> Iterator[DatasetSpec]:
         license="CC BY-NC-SA 4.0 (RobotCar-Seasons)",
         default_root="~/data/vpr/robotcar-seasons-disam/RobotCar_rear",
         summary="RobotCar-Seasons rear camera in DISAM's layout: test00-09 + pose_new_rear.txt",
+    )
+
+
+@hookimpl
+def vpr_bench_losses() -> Iterator[LossSpec]:
+    """Register ``disam`` (the latent-code part of DISAM's generator loss)."""
+    yield LossSpec(
+        name="disam",
+        build="vpr_bench_disam.loss:DisamLoss",
+        config_cls="vpr_bench_disam.loss:DisamLossConfig",
+        batch_kind=BatchKind.DOMAIN_IMAGES,
+        summary="DISAM: adaptive triplet + latent (L2 or cosine) + Grad-SAM and SAM-triplet "
+        "terms of four latent codes (A, B and each translated and re-encoded)",
     )
