@@ -288,6 +288,10 @@ class EvaluatorSpec:
         compute: ``compute(result: RetrievalResult, protocol: EvalProtocol) -> dict[str, float]``.
         requires_knn: How many neighbours per query it needs (0: it uses ``recall_ns``).
         summary: One line for ``vpr-bench list evaluators``.
+        export: Optional ``export(result: RetrievalResult, split: GeoSplit, folder: Path,
+            method: str) -> Path | None`` (or a lazy target): writes a file from the kNN result
+            (e.g. a benchmark submission) into ``folder``, beside the predictions file, and
+            returns it; None when the split is not one it exports.
     """
 
     name: str
@@ -295,10 +299,12 @@ class EvaluatorSpec:
     compute: LazyCallable
     requires_knn: int = 0
     summary: str = ""
+    export: LazyCallable | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _check_name("EvaluatorSpec", self.name))
         _check_callable(f"EvaluatorSpec({self.name})", "compute", self.compute)
+        _check_callable(f"EvaluatorSpec({self.name})", "export", self.export, optional=True)
         if self.requires_knn < 0:
             raise ValueError(f"EvaluatorSpec({self.name}).requires_knn must be >= 0.")
 

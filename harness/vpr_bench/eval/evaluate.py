@@ -299,7 +299,7 @@ def evaluate(job: EvalJob) -> EvalResult | None:
             uses_faiss=not protocol.exact,
         ),
         timing=timing,
-        leaderboard=candidate.leaderboard,
+        leaderboard=candidate.leaderboard and protocol.has_ground_truth,
     )
     return EvalResult(job, record, result)
 
