@@ -245,3 +245,41 @@ def test_splits_ask_for_grouped_retrieval(cmu_root: Path) -> None:
     assert split.extras["retrieval_within_groups"] is True
     assert len(split.extras["db_groups"]) == len(split.database)
     assert len(split.extras["query_groups"]) == len(split.queries)
+
+
+def test_export_submission_evaluator(cmu_root: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from vpr_bench import RetrievalResult, get_registries
+    from vpr_bench_disam.submit import export_submission
+
+    split = load_cmu(cmu_root, "park")
+    db_groups, q_groups = retrieval_groups(split)
+    first = [db_groups.index(g) for g in q_groups]  # each group's first database image
+    knn = np.asarray(first, dtype=np.int64)[:, None]
+    result = RetrievalResult(
+        knn_idx=knn,
+        knn_dist=np.zeros(knn.shape, dtype=np.float32),
+        positives=tuple(np.zeros(0, dtype=np.int64) for _ in split.queries),
+        n_database=len(split.database),
+    )
+    path = export_submission(result, split, tmp_path / "exports", "disam-fine")
+    assert path is not None and path.name == "CMU_eval_disam-fine.txt"
+    assert path.read_text().splitlines() == submission_lines(split, first)
+    other = dataclasses_replace_extras(split)
+    assert export_submission(result, other, tmp_path / "x", "m") is None
+    evaluator = get_registries("disam").evaluators.get("disam-submission")
+    assert evaluator.export == "vpr_bench_disam.submit:export_submission"
+    protocols = get_registries("disam").datasets.get("cmu-seasons").protocols
+    assert [p.name for p in protocols] == [
+        "disam-cmu-urban",
+        "disam-cmu-suburban",
+        "disam-cmu-park",
+    ]
+    assert all(p.ground_truth == "none" for p in protocols)
+
+
+def dataclasses_replace_extras(split):
+    import dataclasses
+
+    return dataclasses.replace(split, extras={})

@@ -18,6 +18,8 @@ from vpr_bench import (
     BatchKind,
     Checkpoint,
     DatasetSpec,
+    EvalProtocol,
+    EvaluatorSpec,
     LossSpec,
     ModelSpec,
     Preprocess,
@@ -27,11 +29,14 @@ from vpr_bench import (
 
 __all__ = [
     "CMU_CHECKPOINTS",
+    "CMU_PROTOCOLS",
     "DRIVE_ARCHIVE",
     "LEADERBOARD_ENTRIES",
     "PREPROCESS",
     "ROBOTCAR_CHECKPOINTS",
+    "ROBOTCAR_PROTOCOL",
     "vpr_bench_datasets",
+    "vpr_bench_evaluators",
     "vpr_bench_losses",
     "vpr_bench_models",
 ]
@@ -152,12 +157,40 @@ _CMU_PAPER = (
 )
 
 
+_SERVER = (
+    "no query poses here: the retrieved database image's pose is written as the query's "
+    "(CMU_eval_<method>.txt / RobotCar_eval_<method>.txt beside the predictions) for "
+    "visuallocalization.net to score"
+)
+
+CMU_PROTOCOLS = tuple(
+    EvalProtocol(
+        f"disam-cmu-{area}",
+        split=area,
+        ground_truth="none",
+        recall_ns=(1,),
+        notes=f"CMU-Seasons {area}, every slice; retrieval within slice and camera; {_SERVER}",
+    )
+    for area in ("urban", "suburban", "park")
+)
+"""One protocol per CMU area; images reach the model at native size (it squashes them to its
+``image_size``, bicubic, as DISAM's test transform)."""
+
+ROBOTCAR_PROTOCOL = EvalProtocol(
+    "disam-robotcar",
+    split="test",
+    ground_truth="none",
+    recall_ns=(1,),
+    notes=f"RobotCar-Seasons rear camera; {_SERVER}",
+)
+
+
 @hookimpl
 def vpr_bench_datasets() -> Iterator[DatasetSpec]:
     """Register ``cmu-seasons`` and ``robotcar-seasons`` in DISAM's layout (datasets.md 7.2).
 
-    Neither has query poses here (the benchmark server scores submissions), so their splits
-    carry no local protocol yet: :mod:`vpr_bench_disam.submit` writes the submission files.
+    Neither has query poses here: their protocols have no local ground truth, and the
+    ``disam-submission`` evaluator writes the benchmark's submission file.
     """
     yield DatasetSpec(
         name="cmu-seasons",
@@ -165,6 +198,7 @@ def vpr_bench_datasets() -> Iterator[DatasetSpec]:
         splits=("urban-train", "urban", "suburban", "park"),
         default_split="urban",
         load="vpr_bench_disam.seasons:load_cmu",
+        protocols=CMU_PROTOCOLS,
         provides=frozenset({"train", "domains"}),
         paper=_CMU_PAPER,
         license="CC BY-NC-SA 3.0 (CMU-Seasons)",
@@ -177,6 +211,7 @@ def vpr_bench_datasets() -> Iterator[DatasetSpec]:
         version=1,
         splits=("test",),
         load="vpr_bench_disam.seasons:load_robotcar",
+        protocols=(ROBOTCAR_PROTOCOL,),
         provides=frozenset({"domains"}),
         paper="Maddern et al., 1 Year, 1000km: The Oxford RobotCar Dataset, IJRR 2017; Sattler "
         "et al., CVPR 2018 (RobotCar-Seasons)",
@@ -196,4 +231,18 @@ def vpr_bench_losses() -> Iterator[LossSpec]:
         batch_kind=BatchKind.DOMAIN_IMAGES,
         summary="DISAM: adaptive triplet + latent (L2 or cosine) + Grad-SAM and SAM-triplet "
         "terms of four latent codes (A, B and each translated and re-encoded)",
+    )
+
+
+@hookimpl
+def vpr_bench_evaluators() -> Iterator[EvaluatorSpec]:
+    """Register ``disam-submission`` (no metrics; exports the benchmark file)."""
+    yield EvaluatorSpec(
+        name="disam-submission",
+        metrics=(),
+        compute="vpr_bench_disam.submit:no_metrics",
+        requires_knn=1,
+        export="vpr_bench_disam.submit:export_submission",
+        summary="CMU/RobotCar-Seasons: the retrieved database pose per query, in the "
+        "visuallocalization.net submission format",
     )

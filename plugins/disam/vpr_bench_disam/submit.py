@@ -17,15 +17,19 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from vpr_bench import EvalProtocol, RetrievalResult
 from vpr_bench.data import GeoSplit
 from vpr_bench.errors import DataError
 from vpr_bench_disam.seasons import retrieval_groups
 
 __all__ = [
     "SUBMISSION_FILES",
+    "export_submission",
+    "no_metrics",
     "grouped_top_n",
     "rerank",
     "submission_lines",
@@ -146,3 +150,29 @@ def write_submission(folder: Path, method: str, split: GeoSplit, lines: Sequence
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def no_metrics(result: RetrievalResult, protocol: EvalProtocol) -> dict[str, float]:
+    """``disam-submission``'s metrics: none (the benchmark server scores the submission)."""
+    return {}
+
+
+def export_submission(
+    result: RetrievalResult, split: GeoSplit, folder: Path, method: str
+) -> Path | None:
+    """The evaluator export: the submission file of a CMU/RobotCar-Seasons split, else None.
+
+    The first neighbour of each query (the harness searched within slice and camera; a
+    two-stage model's re-ranked first) gives the pose.
+
+    Raises:
+        DataError: A query has no neighbour (its group has no database image).
+    """
+    if split.extras.get("submission") not in SUBMISSION_FILES:
+        return None
+    first: Any = result.knn_idx[:, 0]
+    missing = [q.path for q, i in zip(split.queries, first, strict=True) if int(i) < 0]
+    if missing:
+        raise DataError(f"Query {missing[0]} has no database image to take its pose from.")
+    lines = submission_lines(split, [int(i) for i in first])
+    return write_submission(folder, method, split, lines)
