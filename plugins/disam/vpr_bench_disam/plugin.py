@@ -21,16 +21,22 @@ from vpr_bench import (
     EvalProtocol,
     EvaluatorSpec,
     LossSpec,
+    MethodSpec,
     ModelSpec,
     Preprocess,
     RemoteFile,
+    TrainerSpec,
     hookimpl,
 )
 
 __all__ = [
     "CMU_CHECKPOINTS",
     "CMU_PROTOCOLS",
+    "COARSE_LOSS",
     "DRIVE_ARCHIVE",
+    "FINE_LOSS",
+    "PAPER_PROFILE",
+    "QUICK_PROFILE",
     "LEADERBOARD_ENTRIES",
     "PREPROCESS",
     "ROBOTCAR_CHECKPOINTS",
@@ -38,7 +44,9 @@ __all__ = [
     "vpr_bench_datasets",
     "vpr_bench_evaluators",
     "vpr_bench_losses",
+    "vpr_bench_methods",
     "vpr_bench_models",
+    "vpr_bench_trainers",
 ]
 
 PREPROCESS = Preprocess(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), train_size=(256, 256))
@@ -245,4 +253,103 @@ def vpr_bench_evaluators() -> Iterator[EvaluatorSpec]:
         export="vpr_bench_disam.submit:export_submission",
         summary="CMU/RobotCar-Seasons: the retrieved database pose per query, in the "
         "visuallocalization.net submission format",
+    )
+
+
+PAPER_PROFILE: dict[str, Any] = {
+    "seed": 0,
+    "train_dataset": "cmu-seasons-urban-train",
+    "val_dataset": "",
+    "pca_dim": None,
+    "model.n_domains": 12,
+    "model.ngf": 64,
+    "model.netg_blocks": 9,
+    "model.image_size": 256,
+    "trainer.niter": 300,
+    "trainer.niter_decay": 900,
+    "trainer.init_epoch": 300,
+    "trainer.require_init": True,
+    "trainer.lr": 2e-4,
+    "trainer.beta1": 0.5,
+    "trainer.load_size": 286,
+    "trainer.crop_size": 256,
+    "trainer.pool_size": 50,
+    "trainer.ndf": 64,
+    "trainer.disc_layers": 4,
+}
+"""The README's commands (methods.md A.4): CMU_urban's 12 domains, 286 -> 256 crops, Adam 2e-4
+(0.5, 0.999), fine-tuned from the authors' epoch-300 translation model (``trainer.init_from``,
+refused without) over epochs 301-1200 (niter 300 and niter_decay 900 are inferred: the README
+leaves XXX and its tests load epoch 1200). No validation: the last epoch is the model."""
+
+QUICK_PROFILE: dict[str, Any] = {
+    "seed": 43,
+    "train_dataset": "synthcity-train",
+    "val_dataset": "",
+    "pca_dim": None,
+    "model.n_domains": 6,
+    "model.domains": ("day", "dusk", "night", "fog", "rain", "season"),
+    "model.ngf": 16,
+    "model.image_size": 64,
+    "trainer.niter": 1,
+    "trainer.niter_decay": 1,
+    "trainer.epoch_length": 600,
+    "trainer.load_size": 72,
+    "trainer.crop_size": 64,
+    "trainer.ndf": 16,
+}
+"""CPU-sized: synthcity's six conditions as domains (day the reference), 16-wide encoders on
+64x64 crops (72 then cropped) from scratch, 16-wide discriminators, 2 epochs of 600 steps (the
+first at the full weights, as a fresh reference run; the second at ramp 1/2, after which the
+learning rate reaches 0)."""
+
+COARSE_LOSS = {"loss.lambda_sam": 0.0}
+"""``CMU_coarse``: ``--lambda_sam 0.0`` (no Grad-SAM terms)."""
+
+FINE_LOSS = {"loss.train_using_cos": True, "loss.mean_cos": True, "loss.cos_latent_with_l2": True}
+"""``CMU_fine``: ``--train_using_cos --mean_cos --use_cos_latent_with_L2`` (lambda_sam 1000)."""
+
+
+def _profiles(loss: dict[str, Any], descriptor: str) -> dict[str, dict[str, Any]]:
+    extra = {**loss, "model.descriptor": descriptor}
+    return {"paper": {**PAPER_PROFILE, **extra}, "quick": {**QUICK_PROFILE, **extra}}
+
+
+@hookimpl
+def vpr_bench_trainers() -> Iterator[TrainerSpec]:
+    """Register ``disam-gan``."""
+    yield TrainerSpec(
+        name="disam-gan",
+        fit="vpr_bench_disam.trainer:fit",
+        batch_kinds=(BatchKind.DOMAIN_IMAGES,),
+        config_cls="vpr_bench_disam.trainer:DisamGanConfig",
+        summary="DISAM's ComboGAN loop: two domains per step, G then D step, one Adam per "
+        "domain, LSGAN + cycle + the disam loss, 50-image pools, ramped weights",
+    )
+
+
+@hookimpl
+def vpr_bench_methods() -> Iterator[MethodSpec]:
+    """Register ``disam-coarse`` and ``disam-fine`` (profiles ``paper`` and ``quick``)."""
+    yield MethodSpec(
+        name="disam-coarse",
+        model="disam",
+        loss="disam",
+        trainer="disam-gan",
+        train_dataset="cmu-seasons-urban-train",
+        profiles=_profiles(COARSE_LOSS, "mean-cos"),
+        checkpoints=(CMU_CHECKPOINTS[0], ROBOTCAR_CHECKPOINTS[0]),
+        summary="DISAM coarse model: ComboGAN encoders with the adaptive triplet and L2 latent "
+        "losses (no Grad-SAM), compared by channel-mean cosine",
+    )
+    yield MethodSpec(
+        name="disam-fine",
+        model="disam",
+        loss="disam",
+        trainer="disam-gan",
+        train_dataset="cmu-seasons-urban-train",
+        profiles=_profiles(FINE_LOSS, "cos"),
+        checkpoints=(CMU_CHECKPOINTS[1], ROBOTCAR_CHECKPOINTS[1]),
+        summary="DISAM fine model: + Grad-SAM and SAM-triplet losses, cosine latent loss, "
+        "compared by cosine",
     )
