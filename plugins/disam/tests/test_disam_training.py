@@ -139,3 +139,32 @@ def test_bad_inputs_before_any_step(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         fit(context(tmp_path / "data", tmp_path / "run3"))
     assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
     assert DOMAINS == ("a", "b", "c")
+
+
+def test_c2f_reuses_the_latest_coarse_and_fine_runs(tmp_path: Path) -> None:
+    from vpr_bench.train import save_train_state
+    from vpr_bench_disam.config import DisamC2FConfig, DisamConfig
+    from vpr_bench_disam.model import build_disam, build_disam_c2f
+
+    shape = {"n_domains": 3, "domains": DOMAINS, "ngf": 2, "netg_blocks": 2, "image_size": 16}
+    runs = tmp_path / "runs"
+    ctx = context(tmp_path / "data", runs / "disam" / "20260101T000000Z")
+    ctx.model = build_disam_c2f(DisamC2FConfig(**shape))
+    with pytest.raises(ConfigError, match="reuses the weights of a finished disam-coarse run"):
+        fit(ctx)
+    saved = {}
+    for method, seed in (("disam-coarse", 11), ("disam-fine", 12)):
+        for stamp, offset in (("20250101T000000Z", 100), ("20260101T000000Z", 0)):
+            weights = build_disam(DisamConfig(**shape, seed=seed + offset)).state_dict()
+            folder = runs / method / stamp / "checkpoints"
+            folder.mkdir(parents=True)
+            save_train_state(folder / "final.pt", {"model": weights}, {"kind": "weights"})
+            saved[method] = weights  # the later stamp is written last
+    outcome = fit(ctx)
+    state, _ = load_train_state(outcome.final_checkpoint)
+    for part, method in (("coarse", "disam-coarse"), ("fine", "disam-fine")):
+        for key, value in saved[method].items():
+            assert torch.equal(state["model"][f"{part}.{key}"], value), (part, key)
+    ctx.model = build_disam_c2f(DisamC2FConfig(**{**shape, "ngf": 4}))
+    with pytest.raises(ConfigError, match="does not fit the coarse-to-fine model's coarse part"):
+        fit(ctx)

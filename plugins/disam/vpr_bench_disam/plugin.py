@@ -330,7 +330,7 @@ def vpr_bench_trainers() -> Iterator[TrainerSpec]:
 
 @hookimpl
 def vpr_bench_methods() -> Iterator[MethodSpec]:
-    """Register ``disam-coarse`` and ``disam-fine`` (profiles ``paper`` and ``quick``)."""
+    """Register ``disam-coarse``, ``disam-fine`` and ``disam`` (profiles ``paper``, ``quick``)."""
     yield MethodSpec(
         name="disam-coarse",
         model="disam",
@@ -352,4 +352,19 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         checkpoints=(CMU_CHECKPOINTS[1], ROBOTCAR_CHECKPOINTS[1]),
         summary="DISAM fine model: + Grad-SAM and SAM-triplet losses, cosine latent loss, "
         "compared by cosine",
+    )
+    c2f = {"model.descriptor": "mean-cos", "model.fine_descriptor": "cos", "model.top_n": 3}
+    yield MethodSpec(
+        name="disam",
+        model="disam-c2f",
+        loss="disam",
+        trainer="disam-gan",
+        train_dataset="cmu-seasons-urban-train",
+        profiles={
+            "paper": {**PAPER_PROFILE, **FINE_LOSS, **c2f},
+            "quick": {**QUICK_PROFILE, **FINE_LOSS, **c2f},
+        },
+        checkpoints=(CMU_CHECKPOINTS[2],),
+        summary="DISAM coarse-to-fine: the coarse model's mean-cos search, its top 3 re-ranked "
+        "by the fine model's cosine (reuses the latest disam-coarse and disam-fine runs)",
     )

@@ -49,10 +49,10 @@ from vpr_bench.train import (
 )
 from vpr_bench_disam.checkpoint import find_network_files, load_plexer, opened
 from vpr_bench_disam.loss import DisamLoss
-from vpr_bench_disam.model import DisamModel, build_translators
+from vpr_bench_disam.model import DisamC2FModel, DisamModel, build_translators
 from vpr_bench_disam.networks import gan_loss
 
-__all__ = ["DisamGanConfig", "ImagePool", "fit", "lr_at", "ramp_at"]
+__all__ = ["DisamGanConfig", "ImagePool", "fit", "lr_at", "ramp_at", "sibling_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -341,6 +341,8 @@ def fit(ctx: TrainContext) -> TrainOutcome:
         )
     cfg: DisamGanConfig = ctx.config
     model = ctx.model
+    if isinstance(model, DisamC2FModel):
+        return _assemble_c2f(ctx, model)
     if not isinstance(model, DisamModel) or not isinstance(ctx.loss, DisamLoss):
         raise ConfigError("The disam-gan trainer trains a 'disam' model with the 'disam' loss.")
     if cfg.require_init and not cfg.init_from and not ctx.resume:
@@ -456,5 +458,63 @@ def fit(ctx: TrainContext) -> TrainOutcome:
         best_checkpoint=None,
         final_checkpoint=final,
         history=history,
+        config_dict=ctx.config_dict,
+    )
+
+
+COARSE_METHOD, FINE_METHOD = "disam-coarse", "disam-fine"
+"""The methods whose runs a coarse-to-fine model reuses."""
+
+
+def sibling_weights(run_dir: Path, method: str) -> Path:
+    """The final weights of the latest finished run of ``method`` beside ``run_dir``.
+
+    Runs live in ``<runs dir>/<method>/<timestamp>/``; the latest timestamp whose
+    ``checkpoints/final.pt`` exists is taken.
+
+    Raises:
+        ConfigError: No finished run of ``method``.
+    """
+    folder = run_dir.parent.parent / method
+    finished = sorted(p for p in folder.glob("*/checkpoints/final.pt")) if folder.is_dir() else []
+    if not finished:
+        raise ConfigError(
+            f"The coarse-to-fine model reuses the weights of a finished {method} run, but "
+            f"{folder} holds none; train {COARSE_METHOD} and {FINE_METHOD} first (e.g. "
+            f"vpr-bench run --methods {COARSE_METHOD},{FINE_METHOD},disam ...)."
+        )
+    return finished[-1]
+
+
+def _assemble_c2f(ctx: TrainContext, model: DisamC2FModel) -> TrainOutcome:
+    """``disam``: no training; the coarse and fine models are the latest runs' weights."""
+    for part, method in ((model.coarse, COARSE_METHOD), (model.fine, FINE_METHOD)):
+        path = sibling_weights(ctx.run_dir, method)
+        state, _meta = load_train_state(path)
+        weights = state.get("model")
+        if not isinstance(weights, dict):
+            raise ConfigError(f"{path} holds no model weights.")
+        try:
+            part.load_state_dict(weights, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise ConfigError(
+                f"{path} ({method}) does not fit the coarse-to-fine model's "
+                f"{'coarse' if part is model.coarse else 'fine'} part: {first}; train it with "
+                "the same model.* options."
+            ) from None
+        log.info("disam: %s weights from %s", method, path)
+        _emit(ctx, "checkpoint-loaded", {"path": str(path), "method": method})
+    ckpt_dir = ctx.run_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    final = save_train_state(
+        ckpt_dir / "final.pt",
+        {"model": model.state_dict()},
+        {"method": ctx.method, "kind": "weights", "reused": [COARSE_METHOD, FINE_METHOD]},
+    )
+    return TrainOutcome(
+        run_dir=ctx.run_dir,
+        best_checkpoint=None,
+        final_checkpoint=final,
         config_dict=ctx.config_dict,
     )
