@@ -74,7 +74,7 @@ def grouped_top_n(
                 "lower the re-ranking depth."
             )
         distances = -(queries[q_rows] @ database[d_rows].T)
-        order = torch.sort(distances, dim=1, stable=True).indices[:, :top_n]
+        order = torch.sort(distances, dim=1, stable=True).indices[:, :top_n].cpu()
         result[q_rows] = d_rows[order]
     return result
 
