@@ -119,7 +119,9 @@ def vpr_bench_losses() -> Iterable[LossSpec]:  # type: ignore[empty-body]
       ``ModelSpec.regions``): ``anchors [B, R, L], pairs [B, 1+N, R, L], sim_diff [B, P, R, R],
       sim_diff_teacher [B, P, R, R], diff_mask [B, P], generation: int`` (see
       :class:`~vpr_bench.BatchKind`); a loss with per-generation settings may add
-      ``check_generations(n)``, called before training starts.
+      ``check_generations(n)``, called before training starts;
+    * ``domain-images`` (DISAM-style, unaligned domain-labelled images): the latent codes
+      ``enc_a, enc_b, rec_a, rec_b [B, C, H, W]`` of one draw per row (not normalised).
 
     :class:`vpr_bench.testing.LossConformance` checks a loss against its kind.
 
