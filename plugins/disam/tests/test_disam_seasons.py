@@ -283,3 +283,30 @@ def dataclasses_replace_extras(split):
     import dataclasses
 
     return dataclasses.replace(split, extras={})
+
+
+def test_cmu_encoders_on_robotcar_need_a_domain_map(tmp_path: Path) -> None:
+    from vpr_bench.errors import ConfigError
+    from vpr_bench_disam.config import DisamConfig
+    from vpr_bench_disam.model import build_disam
+    from vpr_bench_disam.plugin import ROBOTCAR_CHECKPOINTS
+    from vpr_bench_disam.seasons import ROBOTCAR_LABELS
+
+    root = tmp_path / "RobotCar_rear"
+    root.mkdir()
+    (root / "pose_new_rear.txt").write_text("overcast-reference/rear/1.jpg 1 0 0 0 0 0 0\n")
+    _touch(root / "test00" / "1.jpg")
+    for k in range(1, 10):
+        _touch(root / f"test{k:02d}" / f"{k + 1}.jpg")
+    split = load_robotcar(root)
+    assert [r.domain for r in split.queries] == list(ROBOTCAR_LABELS[1:])
+    cmu = build_disam(DisamConfig(n_domains=12, ngf=2, netg_blocks=2, image_size=16))
+    with pytest.raises(ConfigError, match="'robotcar-03' is not one of this DISAM model's 12"):
+        cmu.domain_index(split.queries[2].domain)
+    overrides = ROBOTCAR_CHECKPOINTS[0].overrides
+    mapped = build_disam(
+        DisamConfig(
+            n_domains=10, domains=overrides["model.domains"], ngf=2, netg_blocks=2, image_size=16
+        )
+    )
+    assert mapped.domain_index(split.queries[2].domain) == 3

@@ -94,7 +94,12 @@ def _checkpoint(tag: str, load: str, overrides: dict[str, Any], trained_on: str)
 
 
 _CMU = {"model.n_domains": 12, "model.ngf": 64, "model.image_size": 256}
-_ROBOTCAR = {"model.n_domains": 10, "model.ngf": 64, "model.image_size": 256}
+_ROBOTCAR = {
+    "model.n_domains": 10,
+    "model.domains": tuple(f"robotcar-{i:02d}" for i in range(10)),
+    "model.ngf": 64,
+    "model.image_size": 256,
+}
 
 CMU_CHECKPOINTS = (
     _checkpoint(

@@ -36,6 +36,7 @@ __all__ = [
     "CMU_DOMAINS",
     "IMAGE_SUFFIXES",
     "ROBOTCAR_DOMAINS",
+    "ROBOTCAR_LABELS",
     "PoseTable",
     "cmu_camera",
     "load_cmu",
@@ -55,6 +56,12 @@ CMU_DOMAINS = 12
 
 ROBOTCAR_DOMAINS = 10
 """RobotCar-Seasons: overcast-reference and 9 query conditions (``test00 … test09``)."""
+
+ROBOTCAR_LABELS = tuple(f"robotcar-{i:02d}" for i in range(ROBOTCAR_DOMAINS))
+"""RobotCar's domain labels (``test<k>`` -> ``robotcar-<k>``). They differ from CMU's folder
+indices on purpose: CMU-trained encoders meet RobotCar images only through a domain map
+(``model.domains`` naming, for each encoder, the RobotCar domain it serves; the authors'
+RobotCar checkpoints are already mapped, README), never by folder index by accident."""
 
 _SLICE_RE = re.compile(r"^s(\d+)$")
 _DOMAIN_RE = re.compile(r"^(train|test)(\d+)$")
@@ -247,14 +254,16 @@ def load_robotcar(root: Path, split: str = "test") -> GeoSplit:
         raise DataError(f"RobotCar-Seasons has no split {split!r}; use test.")
     table = read_pose_file(root / "pose_new_rear.txt")
     folders = _domain_folders(root, "test", ROBOTCAR_DOMAINS)
-    database = _records(folders[0], "0")
+    database = _records(folders[0], ROBOTCAR_LABELS[0])
     for record in database:
         if record.path.name not in table.poses:
             raise DataError(
                 f"Database image {record.path} has no line in {table.path}; every test00 image "
                 "needs its pose (remove the image or restore its line)."
             )
-    queries = [r for k, f in enumerate(folders[1:], start=1) for r in _records(f, str(k))]
+    queries = [
+        r for k, f in enumerate(folders[1:], start=1) for r in _records(f, ROBOTCAR_LABELS[k])
+    ]
     return GeoSplit(
         name="robotcar-seasons-test",
         database=tuple(database),
