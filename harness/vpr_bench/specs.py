@@ -404,6 +404,9 @@ class MethodSpec:
         weights_loader: ``fn(path, model) -> PcaWhitening | None`` (or a lazy target) reading
             weight files in a foreign layout (OpenIBL's keys) strictly; returns the file's PCA.
             ``--weights`` uses it when the vpr-bench layout does not fit (``vpr_bench.weights``).
+        after: Methods whose training runs this one reuses (DISAM's coarse-to-fine model takes
+            the coarse and the fine runs' weights): ``vpr-bench run`` runs them first when they
+            are part of the same run.
     """
 
     name: str
@@ -417,11 +420,13 @@ class MethodSpec:
     summary: str = ""
     leaderboard: bool = True
     weights_loader: LazyCallable | None = None
+    after: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _check_name("MethodSpec", self.name))
         owner = f"MethodSpec({self.name})"
         _check_callable(owner, "weights_loader", self.weights_loader, optional=True)
+        object.__setattr__(self, "after", tuple(normalize_name(a) for a in self.after))
         for attr in ("model", "loss", "trainer"):
             object.__setattr__(
                 self, attr, _check_name(f"MethodSpec({self.name}).{attr}", getattr(self, attr))

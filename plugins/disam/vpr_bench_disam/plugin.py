@@ -370,6 +370,7 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
             "quick": {**QUICK_PROFILE, **FINE_LOSS, **c2f},
         },
         checkpoints=(CMU_CHECKPOINTS[2],),
+        after=("disam-coarse", "disam-fine"),
         summary="DISAM coarse-to-fine: the coarse model's mean-cos search, its top 3 re-ranked "
         "by the fine model's cosine (reuses the latest disam-coarse and disam-fine runs)",
     )
