@@ -64,10 +64,27 @@ def _labels(records: Sequence[ImageRecord], attr: str) -> tuple[str | None, ...]
     return values if any(v is not None for v in values) else None
 
 
-def _model_cache_key(model: nn.Module, model_spec: ModelSpec, weights_sha256: str) -> str:
+def _model_cache_key(
+    model: nn.Module,
+    model_spec: ModelSpec,
+    weights_sha256: str,
+    model_config: Any = None,
+) -> str:
+    """The cache's model identity: its name, its weights and (when known) its options.
+
+    The options count because two configurations with the same weights may describe images
+    differently (DISAM's ``mean-cos`` and ``cos`` descriptors of one set of encoders).
+    """
+    import hashlib
+    import json
+
     from vpr_bench.weights import state_dict_digest
 
-    return f"{model_spec.name}:{weights_sha256 or 'state-' + state_dict_digest(model)}"
+    key = f"{model_spec.name}:{weights_sha256 or 'state-' + state_dict_digest(model)}"
+    if model_config:
+        text = json.dumps(model_config, sort_keys=True, default=str)
+        key += ":config-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return key
 
 
 def _throughput(*parts: Extraction) -> tuple[float, float]:
@@ -112,7 +129,9 @@ def evaluate(job: EvalJob) -> EvalResult | None:
     cache = (
         DescriptorCache(
             settings.cache_dir,
-            model_key=_model_cache_key(model, model_spec, candidate.weights_sha256),
+            model_key=_model_cache_key(
+                model, model_spec, candidate.weights_sha256, candidate.config.get("model")
+            ),
         )
         if settings.use_cache
         else None
@@ -211,7 +230,9 @@ def evaluate(job: EvalJob) -> EvalResult | None:
         second_cache = (
             DescriptorCache(
                 settings.cache_dir,
-                model_key=_model_cache_key(model, model_spec, candidate.weights_sha256)
+                model_key=_model_cache_key(
+                    model, model_spec, candidate.weights_sha256, candidate.config.get("model")
+                )
                 + ":second-stage",
             )
             if settings.use_cache
