@@ -140,3 +140,14 @@ def test_c2f_holds_a_coarse_and_a_fine_model() -> None:
         assert not torch.allclose(model.coarse.latent(images), model.fine.latent(images))
     with pytest.raises(ConfigError, match="model.fine_descriptor"):
         DisamC2FConfig(**SMALL, fine_descriptor="l2")
+
+
+def test_same_init_starts_every_domain_alike() -> None:
+    model = build_disam(_small(same_init=True)).eval()
+    images = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(model(images, 0), model(images, 2))
+    assert not torch.equal(
+        build_disam(_small()).encoders[1].model[1].weight,
+        build_disam(_small()).encoders[0].model[1].weight,
+    )

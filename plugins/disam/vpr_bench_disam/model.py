@@ -102,7 +102,16 @@ def build_disam(config: DisamConfig | None = None) -> DisamModel:
             torch.manual_seed(config.seed)
         model = DisamModel(config)
         init_weights(model)
+    if config.same_init:
+        _copy_first_encoder(model)
     return model
+
+
+def _copy_first_encoder(model: DisamModel) -> None:
+    """Give every encoder encoder 0's weights (``model.same_init``)."""
+    state = model.encoders[0].state_dict()
+    for encoder in model.encoders[1:]:
+        encoder.load_state_dict(state)
 
 
 class DisamC2FModel(nn.Module):
@@ -151,6 +160,9 @@ def build_disam_c2f(config: DisamC2FConfig | None = None) -> DisamC2FModel:
         if config.seed is not None:
             torch.manual_seed(config.seed + 1)
         init_weights(model.fine)
+    if config.same_init:
+        _copy_first_encoder(model.coarse)
+        _copy_first_encoder(model.fine)
     return model
 
 
