@@ -14,8 +14,9 @@ the full 1 048 576-d (``GPU=1``).
 * ``reference``: the loop above, written here from that description.
 
 Both run in fresh subprocesses limited to 2 threads (``OMP_WAIT_POLICY=PASSIVE``); memory is
-``VmHWM`` (peak RSS) and the working memory above the RSS once the codes are in memory. The
-picks must be identical. Writes ``results/disam-search-cpu.json`` and ``.md``.
+``VmHWM`` (peak RSS) and the growth of that peak during the search (above the peak reached
+while the codes were made, so a lower bound of the search's own memory). The picks must be
+identical. Writes ``results/disam-search-cpu.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def _write_report(r: dict[str, Any]) -> None:
         "variant in its own process. The machine was shared (load average "
         f"{r['load_avg_start']:.1f} at the start, {r['load_avg_after']:.1f} after).",
         "",
-        "| variant | wall s | CPU s | peak RSS MiB | working MiB |",
+        "| variant | wall s | CPU s | peak RSS MiB | peak growth in the search MiB |",
         "|---|---|---|---|---|",
     ]
     for name in ("ours", "reference"):
