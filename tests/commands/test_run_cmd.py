@@ -51,6 +51,12 @@ def test_run_trains_evaluates_and_writes_records(
     assert not trained.leaderboard  # the tiny model never reaches a leaderboard
     assert "tiny-triplet [" in out and "# Leaderboard: synthcity" in out
     assert (tmp_path / "lb" / "synthcity.md").is_file()
+    # The time table ends the output: the phases this run went through, then other and total.
+    table = out[out.index("Where the time went") :].splitlines()[1:]
+    phases = [line.split()[0] for line in table[2:]]
+    assert phases == ["train", "extract", "search", "write", "other", "total"]  # no prepare step
+    total = float(table[-1].split()[1])
+    assert sum(float(line.split()[1]) for line in table[2:-1]) == pytest.approx(total, abs=0.35)
 
 
 def test_run_checks_everything_before_heavy_work(capsys: pytest.CaptureFixture[str]) -> None:

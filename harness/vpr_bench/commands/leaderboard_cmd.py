@@ -36,6 +36,7 @@ examples:
   vpr-bench leaderboard build                    regenerate leaderboards/*.md from the records
   vpr-bench leaderboard build --check            fail (exit 1) if the committed pages are stale
   vpr-bench leaderboard build --records runs/records --out runs/leaderboards
+  vpr-bench leaderboard build --html             also write leaderboards/site/index.html
 """
 
 
@@ -82,6 +83,13 @@ def add_parser(subparsers: Any) -> None:
         "matplotlib differs from the one that made the committed plots (plot bytes depend on "
         "the matplotlib and FreeType versions; the markdown does not)",
     )
+    build.add_argument(
+        "--html",
+        action="store_true",
+        help="also write a static site to <out>/site/: index.html and one page per benchmark, "
+        "sortable columns, filters per protocol and trained-on dataset, plots inline, numbers "
+        "linking to their records; open <out>/site/index.html in a browser (works from file://)",
+    )
     add_common_options(build)
 
 
@@ -108,6 +116,7 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.registries(),
         command=_command_line(args),
         plots=not args.no_plots,
+        html_dir=out if args.html else None,
     )
     for problem in result.problems:
         print(f"error: skipped bad record: {problem.message}", file=sys.stderr)

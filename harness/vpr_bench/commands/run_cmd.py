@@ -19,7 +19,8 @@ its config's training set (the profile chooses it; --profile quick trains on syn
 selected on its validation split, PCA-whitened when its config says so, then evaluated on
 --dataset under that dataset's protocol. An untrained baseline of each distinct model
 configuration is evaluated too (--no-baseline to skip). Records go to
-<leaderboards>/records/<benchmark>/..., and the leaderboard pages are regenerated.
+<leaderboards>/records/<benchmark>/..., and the leaderboard pages are regenerated. The run ends
+with a table of where its time went: generate, prepare, train, extract, pca, search, write.
 
 Released weights (--checkpoint TAG; tags: vpr-bench list methods): only the method that
 releases TAG runs, built as the weights need (e.g. VGG16, 64 clusters), without training or
@@ -120,7 +121,9 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
     from vpr_bench.pipeline.execute import execute_plan
     from vpr_bench.pipeline.options import RunOptions
     from vpr_bench.pipeline.plan import plan_run, select_methods
+    from vpr_bench.timing import clock, phase, phase_table
 
+    clock.reset()
     if args.checkpoint and args.trained_on:
         raise UsageError(
             "--trained-on is for your own --weights; a --checkpoint says what it was trained on."
@@ -165,8 +168,9 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
         record = outcome.record
         metrics = "  ".join(f"{k} {v:.1f}" for k, v in record.metrics.items() if k.startswith("R@"))
         ctx.print(f"{record.method} [{record.checkpoint_tag}]: {metrics}  -> {outcome.record_path}")
-    result = build_leaderboards(records_dir, registries)
-    write_outputs(args.leaderboards, result)
+    with phase("write"):
+        result = build_leaderboards(records_dir, registries)
+        write_outputs(args.leaderboards, result)
     benchmark = outcomes[0].record.benchmark if outcomes else ""
     page = args.leaderboards / f"{benchmark}.md"
     if page.is_file():
@@ -174,6 +178,9 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.print(page.read_text(encoding="utf-8"))
     for problem in result.problems:
         ctx.print(f"warning: skipped bad record: {problem}")
+    ctx.print("")
+    ctx.print("Where the time went (wall clock; a nested phase's time is not its parent's):")
+    ctx.print(phase_table(clock, clock.elapsed()))
     return 1 if result.problems else 0
 
 

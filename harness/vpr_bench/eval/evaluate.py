@@ -27,6 +27,7 @@ from vpr_bench.eval import distributed
 from vpr_bench.records import EvalRecord, Timing
 from vpr_bench.runtime import RetrievalResult
 from vpr_bench.specs import EvaluatorSpec, ModelSpec
+from vpr_bench.timing import phase
 
 if TYPE_CHECKING:
     from torch import nn
@@ -168,30 +169,32 @@ def evaluate(job: EvalJob) -> EvalResult | None:
                 )
             ]
         )
-    db = extract_with_stats(
-        model,
-        [r.path for r in geo.database],
-        protocol.db_resize,
-        pre,
-        desc="database",
-        domains=db_domains,
-        **options,
-    )
-    qs = extract_with_stats(
-        model,
-        [r.path for r in geo.queries],
-        protocol.query_resize,
-        pre,
-        desc="queries",
-        domains=q_domains,
-        **options,
-    )
+    with phase("extract"):
+        db = extract_with_stats(
+            model,
+            [r.path for r in geo.database],
+            protocol.db_resize,
+            pre,
+            desc="database",
+            domains=db_domains,
+            **options,
+        )
+        qs = extract_with_stats(
+            model,
+            [r.path for r in geo.queries],
+            protocol.query_resize,
+            pre,
+            desc="queries",
+            domains=q_domains,
+            **options,
+        )
     if not distributed.is_main_process():
         return None
     db_desc, q_desc = db.descriptors, qs.descriptors
     pca = candidate.pca
     if pca is not None:
-        db_desc, q_desc = pca.apply(np.asarray(db_desc)), pca.apply(np.asarray(q_desc))
+        with phase("pca"):
+            db_desc, q_desc = pca.apply(np.asarray(db_desc)), pca.apply(np.asarray(q_desc))
     k = max(required_k(protocol, evaluators), GRID_TOP if job.outputs.save_grid else 1)
     stage = two_stage_of(model)
     if stage is not None:
@@ -202,12 +205,13 @@ def evaluate(job: EvalJob) -> EvalResult | None:
         "index_factory": None if protocol.exact else protocol.search,
     }
     start = time.perf_counter()
-    if groups is None:
-        knn_idx, knn_dist = knn(q_desc, db_desc, k, **search_opts)
-    else:
-        knn_idx, knn_dist = grouped_knn(
-            q_desc, db_desc, k, query_groups=groups[0], db_groups=groups[1], **search_opts
-        )
+    with phase("search"):
+        if groups is None:
+            knn_idx, knn_dist = knn(q_desc, db_desc, k, **search_opts)
+        else:
+            knn_idx, knn_dist = grouped_knn(
+                q_desc, db_desc, k, query_groups=groups[0], db_groups=groups[1], **search_opts
+            )
     search_s = time.perf_counter() - start
 
     def retrieval(idx: np.ndarray, dist: np.ndarray) -> RetrievalResult:
@@ -239,27 +243,31 @@ def evaluate(job: EvalJob) -> EvalResult | None:
             else None
         )
         second_options = {**options, "cache": second_cache}
-        db2 = extract_with_stats(
-            second_model,
-            [r.path for r in geo.database],
-            protocol.db_resize,
-            pre,
-            desc="database (second stage)",
-            domains=db_domains,
-            **second_options,
-        )
-        qs2 = extract_with_stats(
-            second_model,
-            [r.path for r in geo.queries],
-            protocol.query_resize,
-            pre,
-            desc="queries (second stage)",
-            domains=q_domains,
-            **second_options,
-        )
+        with phase("extract"):
+            db2 = extract_with_stats(
+                second_model,
+                [r.path for r in geo.database],
+                protocol.db_resize,
+                pre,
+                desc="database (second stage)",
+                domains=db_domains,
+                **second_options,
+            )
+            qs2 = extract_with_stats(
+                second_model,
+                [r.path for r in geo.queries],
+                protocol.query_resize,
+                pre,
+                desc="queries (second stage)",
+                domains=q_domains,
+                **second_options,
+            )
         extractions += [db2, qs2]
         start = time.perf_counter()
-        knn_idx, knn_dist = rerank(knn_idx, knn_dist, qs2.descriptors, db2.descriptors, stage[0])
+        with phase("search"):
+            knn_idx, knn_dist = rerank(
+                knn_idx, knn_dist, qs2.descriptors, db2.descriptors, stage[0]
+            )
         search_s += time.perf_counter() - start
         two_stage = {
             "top_n": stage[0],

@@ -56,6 +56,7 @@ class BuildResult:
         shown: Number of records on the pages.
         hidden: Number of records left out because ``leaderboard=False``.
         plots: Whether plots were built (and so are covered by checks and clean-up).
+        html: Whether the static site (``site/``) was built (likewise).
     """
 
     files: dict[str, bytes] = field(default_factory=dict)
@@ -63,6 +64,7 @@ class BuildResult:
     shown: int = 0
     hidden: int = 0
     plots: bool = True
+    html: bool = False
 
 
 def build_leaderboards(
@@ -71,6 +73,7 @@ def build_leaderboards(
     *,
     command: str = DEFAULT_COMMAND,
     plots: bool = True,
+    html_dir: Path | None = None,
 ) -> BuildResult:
     """Generate one markdown page per benchmark (and its plots) from the records.
 
@@ -82,6 +85,8 @@ def build_leaderboards(
             passes ``PluginManager().registries()``; tests pass hand-built registries.
         command: The command named in each page's header as the way to regenerate it.
         plots: Also render the plots (the markdown is the same either way).
+        html_dir: Also build the static site (:mod:`vpr_bench.leaderboard.html`) for this
+            output folder (its record links are relative to ``<html_dir>/site``); None: no site.
 
     Returns:
         The generated files (nothing is written) and the problems found.
@@ -95,6 +100,7 @@ def build_leaderboards(
         shown=len(collection.shown),
         hidden=sum(collection.hidden.values()),
         plots=plots,
+        html=html_dir is not None,
     )
     resolve = None
     entries = []
@@ -125,13 +131,26 @@ def build_leaderboards(
                 result.files.update(
                     section_plots(sort_rows(rows[mask]), section_stem(section), title)
                 )
+    if html_dir is not None:
+        from vpr_bench.leaderboard.html import SITE_DIR, render_site
+
+        site = render_site(
+            frame,
+            collection.benchmarks(),
+            site_dir=Path(html_dir) / SITE_DIR,
+            command=command,
+            plan_plots=plan_plots if plots else None,
+        )
+        result.files.update({name: text.encode("utf-8") for name, text in site.items()})
     return result
 
 
-def generated_files_on_disk(out_dir: Path, plots: bool) -> set[str]:
-    """Files in ``out_dir`` a build owns: pages starting with the generated marker, and plots.
+def generated_files_on_disk(out_dir: Path, plots: bool, html: bool = False) -> set[str]:
+    """Files in ``out_dir`` a build owns: generated pages, plots and (``html``) the site.
 
-    Hand-written files (``README.md``) never start with the marker and are never touched.
+    Pages are owned when they start with the generated marker; the site's pages, script and
+    style when ``html`` is set. Hand-written files (``README.md``) never start with the marker
+    and are never touched.
     """
     found: set[str] = set()
     out = Path(out_dir)
@@ -149,6 +168,10 @@ def generated_files_on_disk(out_dir: Path, plots: bool) -> set[str]:
         for plot in sorted((out / "plots").iterdir()):
             if plot.is_file() and plot.suffix in PLOT_SUFFIXES:
                 found.add(f"plots/{plot.name}")
+    if html:
+        from vpr_bench.leaderboard.html import site_files_on_disk
+
+        found |= site_files_on_disk(out)
     return found
 
 
@@ -170,7 +193,7 @@ def stale_files(out_dir: Path, result: BuildResult) -> list[str]:
             stale.append(f"{name} (missing)")
         elif _records_content(path.read_bytes()) != _records_content(content):
             stale.append(f"{name} (differs)")
-    for name in sorted(generated_files_on_disk(out, result.plots) - set(result.files)):
+    for name in sorted(generated_files_on_disk(out, result.plots, result.html) - set(result.files)):
         stale.append(f"{name} (no longer generated; would be removed)")
     return stale
 
@@ -217,7 +240,7 @@ def write_outputs(out_dir: Path, result: BuildResult) -> tuple[list[str], list[s
             f"Cannot write {exc.filename or out}: {exc.strerror or exc}; no leaderboard file in "
             f"{out} was changed. {fix}, then build again."
         ) from exc
-    removed = sorted(generated_files_on_disk(out, result.plots) - set(result.files))
+    removed = sorted(generated_files_on_disk(out, result.plots, result.html) - set(result.files))
     for name in removed:
         (out / name).unlink()
     logger.info("wrote %d files, removed %d", len(written), len(removed))

@@ -53,8 +53,9 @@ def group_seeds(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with every seed group of our rows replaced by one aggregated row.
 
     An aggregated row holds the metrics' means, ``stds`` (``{metric: sample std}``), ``seeds``
-    (the seeds, in order) and ``n_seeds``; its per-condition results, speed and dimension are
-    means too, and ``path`` is its first record's.
+    (the seeds, in order), ``seed_paths`` (their records, in that order) and ``n_seeds``; its
+    per-condition results, speed and dimension are means too, and ``path`` is its first
+    record's.
     """
     import pandas as pd
 
@@ -75,7 +76,7 @@ def group_seeds(frame: pd.DataFrame) -> pd.DataFrame:
             kept.extend(members)  # one seed, or the same seed twice: nothing to average
             continue
         kept.append(_aggregate(sorted(members, key=lambda m: int(m["seed"])), metric_columns))
-    return pd.DataFrame(kept, columns=[*frame.columns, "stds", "seeds", "n_seeds"])
+    return pd.DataFrame(kept, columns=[*frame.columns, "stds", "seeds", "n_seeds", "seed_paths"])
 
 
 def _aggregate(members: list[dict[str, Any]], metric_columns: list[str]) -> dict[str, Any]:
@@ -98,6 +99,7 @@ def _aggregate(members: list[dict[str, Any]], metric_columns: list[str]) -> dict
     row["checkpoint"] = f"{len(members)} seeds"
     row["stds"] = stds
     row["seeds"] = [int(m["seed"]) for m in members]
+    row["seed_paths"] = [str(m["path"]) for m in members]
     row["n_seeds"] = len(members)
     return row
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from vpr_bench.errors import UsageError
 from vpr_bench.eval.job import EvalCandidate, EvalOutputs, EvalSettings
 from vpr_bench.pipeline.jobs import evaluate_and_write, plugin_versions, resolve_job, tag_of_weights
+from vpr_bench.timing import timed
 
 if TYPE_CHECKING:
     from torch import nn
@@ -223,6 +224,7 @@ def _train_and_evaluate(
     return outcomes
 
 
+@timed("pca")
 def fit_pca_for(
     registries: Registries,
     plan: RunPlan,

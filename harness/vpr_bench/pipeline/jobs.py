@@ -77,9 +77,13 @@ def evaluate_and_write(job: EvalJob) -> EvalOutcome | None:
     """Evaluate ``job`` and write its outputs (None on other torchrun ranks)."""
     from vpr_bench.eval.evaluate import evaluate
     from vpr_bench.eval.write import write_result
+    from vpr_bench.timing import phase
 
     result = evaluate(job)
-    return write_result(result) if result is not None else None
+    if result is None:
+        return None
+    with phase("write"):
+        return write_result(result)
 
 
 def tag_of_weights(path: Path) -> str:

@@ -23,6 +23,7 @@ from vpr_bench.errors import DataError, UsageError, VprBenchError
 from vpr_bench.registry import Registries, resolve
 from vpr_bench.runtime import RunEvent
 from vpr_bench.specs import BatchKind, MethodSpec, ModelSpec
+from vpr_bench.timing import timed
 from vpr_bench.train.context import TrainContext, TrainOutcome
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ def load_training_data(
     )
 
 
+@timed("prepare")
 def prepare_model(model_spec: ModelSpec, model: Any, config: Any, train_split: Any) -> None:
     """Run the model's data-dependent initialisation on training images in a seeded order."""
     import numpy as np
@@ -159,6 +161,7 @@ def prepare_model(model_spec: ModelSpec, model: Any, config: Any, train_split: A
     resolve(model_spec.prepare)(model, config.model, batches, config.seed)
 
 
+@timed("train")
 def train_method(
     method: MethodSpec,
     registries: Registries,

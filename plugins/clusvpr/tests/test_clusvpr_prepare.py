@@ -91,3 +91,45 @@ def test_a_centroids_file_initialises_at_build_time(tmp_path: Path) -> None:
     save_centroids(path, gen.normal(size=(6, 16)), gen.normal(size=(50, 16)))  # 512-d-like: no
     with pytest.raises(ConfigError, match=r"clsts has shape \(6, 16\), the layer needs \(6, 32\)"):
         build_clusvpr(config)
+
+
+def _batch_norms(model: ClusVPRModel) -> list[torch.nn.BatchNorm2d]:
+    return [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+
+
+def test_prepare_sets_fresh_batch_norm_statistics_from_the_images() -> None:
+    model = _model()
+    local_bn = [block.local_bn for block in model.net_vlad.modules() if hasattr(block, "local_bn")]
+    assert local_bn and all(int(bn.num_batches_tracked) == 0 for bn in local_bn)
+    prepare_clusvpr(model, CONFIG, _batches(), seed=43)
+    for layer in local_bn:
+        assert int(layer.num_batches_tracked) > 0
+        assert not torch.allclose(layer.running_var, torch.ones_like(layer.running_var))
+    trunk_bn = [m for m in model.base_model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert trunk_bn and all(int(bn.num_batches_tracked) > 0 for bn in trunk_bn)
+    # The statistics are the cumulative average over the calibration batches (init_images 5
+    # asks for 5 images, so all three 2-image batches are held): the first trunk BatchNorm's
+    # running mean is the mean of its per-batch input means.
+    first = trunk_bn[0]
+    inputs: list[torch.Tensor] = []
+    handle = first.register_forward_hook(lambda _m, args, _out: inputs.append(args[0].detach()))
+    try:
+        model.eval()
+        with torch.no_grad():
+            for batch in _batches():
+                model.local_features(batch)
+    finally:
+        handle.remove()
+    means = torch.stack([x.mean(dim=(0, 2, 3)) for x in inputs])
+    torch.testing.assert_close(first.running_mean, means.mean(dim=0), rtol=1e-5, atol=1e-5)
+
+
+def test_prepare_keeps_statistics_a_trained_model_already_has() -> None:
+    model = _model()
+    for layer in _batch_norms(model):
+        layer.running_mean.fill_(0.25)
+        layer.num_batches_tracked.fill_(7)
+    prepare_clusvpr(model, CONFIG, _batches(), seed=43)
+    for layer in _batch_norms(model):
+        assert int(layer.num_batches_tracked) == 7
+        assert torch.all(layer.running_mean == 0.25)

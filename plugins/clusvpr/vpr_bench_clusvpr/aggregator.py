@@ -88,7 +88,7 @@ def region_sums(s_patches: torch.Tensor) -> torch.Tensor:
     return torch.cat([total, large, medium, s_patches], dim=1)
 
 
-def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def resize_map(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize without antialiasing (torchvision ``Resize`` on a tensor before 0.17)."""
     if tuple(x.shape[-2:]) == size:
         return x
@@ -234,7 +234,7 @@ class ClusVPR(nn.Module):
             return self.vit_layer(features)  # type: ignore[no-any-return]
         if size == self.map_size:
             return self.vit_layer(features)  # type: ignore[no-any-return]
-        return _resize(self.vit_layer(_resize(features, self.map_size)), size)
+        return resize_map(self.vit_layer(resize_map(features, self.map_size)), size)
 
     # -- per-location terms -------------------------------------------------------------------
     def exponent(self, height: int, width: int) -> torch.Tensor:
@@ -244,7 +244,7 @@ class ClusVPR(nn.Module):
         if (height, width) == self.map_size:
             return p
         grid = p.view(1, 1, *self.map_size)
-        return _resize(grid, (height, width)).reshape(height * width)
+        return resize_map(grid, (height, width)).reshape(height * width)
 
     def group_vectors(self, blocked: torch.Tensor) -> torch.Tensor:
         """``u``: ``[B, G, d, H*W]`` from the blocks' output ``[B, D, H, W]``."""

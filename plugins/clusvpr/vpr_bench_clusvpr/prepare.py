@@ -10,6 +10,13 @@ sampled, ``init_per_image`` per image without replacement, and clustered into K 
 (faiss when installed, else the NetVLAD plugin's seeded torch k-means). The centres and the
 sampled vectors then set ``conv`` and ``centroids`` by the NetVLAD rule
 (:meth:`~vpr_bench_clusvpr.aggregator.ClusVPR.init_from_clusters`).
+
+BatchNorm layers that have never seen data (the tiny trunk's, and the CWT blocks' ``local_bn``
+in every profile) first get the running statistics of up to 64 of the training images, as the
+NetVLAD plugin does for its tiny trunk (:func:`vpr_bench_netvlad.prepare.calibrate_batch_norm`):
+with their initial mean 0 and variance 1 the evaluation-mode k-means would cluster features that
+training, in train mode, never sees. The original has no such step (its centres are not even in
+this space, C-6); the plugin README lists it with the other deviations.
 """
 
 from __future__ import annotations
@@ -20,14 +27,59 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
+from torch import nn
 
 from vpr_bench.errors import ConfigError
+from vpr_bench_clusvpr.aggregator import resize_map
 from vpr_bench_clusvpr.config import ClusVPRConfig
 from vpr_bench_clusvpr.model import ClusVPRModel
+from vpr_bench_netvlad.prepare import calibrate_batch_norm
 
 __all__ = ["group_space_centroids", "prepare_clusvpr"]
 
 log = logging.getLogger(__name__)
+
+_CALIBRATION_IMAGES = 64
+"""At most this many training images set the running statistics of fresh BatchNorm layers."""
+
+
+class _BlockFeatures(nn.Module):
+    """Trunk then CWT blocks, the path whose BatchNorm layers k-means depends on.
+
+    Maps of another size than the reference pass the blocks at the reference size (as in
+    evaluation), so any training image size calibrates the statistics training will update.
+    """
+
+    def __init__(self, model: ClusVPRModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def train(self, mode: bool = True) -> _BlockFeatures:
+        """Train mode for BatchNorm only: dropout stays off, so the statistics are seeded-free."""
+        super().train(mode)
+        for layer in self.modules():
+            if isinstance(layer, nn.modules.dropout._DropoutNd):
+                layer.eval()
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.model.local_features(images)
+        vlad = self.model.net_vlad
+        if (int(features.shape[2]), int(features.shape[3])) != vlad.map_size:
+            features = resize_map(features, vlad.map_size)
+        return vlad.vit_layer(features)  # type: ignore[no-any-return]
+
+
+def _fresh_batch_norms(model: ClusVPRModel) -> bool:
+    """True when a BatchNorm layer on the trunk/blocks path has never updated its statistics."""
+    path = [model.base_model, model.net_vlad.vit_layer]
+    return any(
+        isinstance(layer, nn.modules.batchnorm._BatchNorm)
+        and layer.num_batches_tracked is not None
+        and int(layer.num_batches_tracked) == 0
+        for part in path
+        for layer in part.modules()
+    )
 
 
 def _check_batch(batch: object) -> torch.Tensor:
@@ -148,9 +200,24 @@ def prepare_clusvpr(
             "ClusVPR prepare: the training image iterable is empty; k-means initialisation needs "
             "training images (check the training dataset)."
         )
+    held = [_check_batch(first)]
+    if _fresh_batch_norms(model):
+        wanted = min(config.init_images, _CALIBRATION_IMAGES)
+        while sum(int(batch.shape[0]) for batch in held) < wanted:
+            more = next(stream, None)
+            if more is None:
+                break
+            held.append(_check_batch(more))
+        device = next(model.parameters()).device
+        was_training = model.training
+        try:
+            seen = calibrate_batch_norm(_BlockFeatures(model), held, device)
+        finally:
+            model.train(was_training)
+        log.info("BatchNorm statistics of the fresh trunk/CWT layers set from %d images", seen)
     centres, points, used = group_space_centroids(
         model,
-        itertools.chain([first], stream),
+        itertools.chain(held, stream),
         num_images=config.init_images,
         per_image=config.init_per_image,
         niter=config.init_iters,

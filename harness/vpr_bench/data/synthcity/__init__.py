@@ -46,6 +46,7 @@ from typing import Any
 
 from vpr_bench.data.synthcity.sizes import SIZES, District, SynthCitySize
 from vpr_bench.errors import DataError, UsageError
+from vpr_bench.timing import phase
 
 __all__ = ["SIZES", "District", "SynthCitySize", "folder_name", "prepare", "read_manifest"]
 
@@ -116,7 +117,8 @@ def prepare(root: Path, size: str = "small", seed: int = 0, progress: bool = Tru
     generate_into = target if not target.exists() else _sibling(target, ".new")
     made = [folder for folder in (root, *root.parents) if not folder.exists()]
     try:
-        manifest = generate(generate_into, SIZES[size], seed, progress=progress)
+        with phase("generate"):
+            manifest = generate(generate_into, SIZES[size], seed, progress=progress)
     except OSError as exc:
         if _matches(read_manifest(target), size, seed):  # another process finished first
             log.info("synthcity: %s was generated concurrently; using it", target)
