@@ -121,7 +121,9 @@ def vpr_bench_losses() -> Iterable[LossSpec]:  # type: ignore[empty-body]
       :class:`~vpr_bench.BatchKind`); a loss with per-generation settings may add
       ``check_generations(n)``, called before training starts;
     * ``domain-views`` (DaCo-style): ``views [B, V, D]``, row i one item (an image and its
-      rendering in the other domain) under V augmentations, V the loss's int ``n_views``.
+      rendering in the other domain) under V augmentations, V the loss's int ``n_views``;
+    * ``domain-images`` (DISAM-style, unaligned domain-labelled images): the latent codes
+      ``enc_a, enc_b, rec_a, rec_b [B, C, H, W]`` of one draw per row (not normalised).
 
     :class:`vpr_bench.testing.LossConformance` checks a loss against its kind.
 

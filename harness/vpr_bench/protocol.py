@@ -17,7 +17,7 @@ __all__ = ["EvalProtocol", "ResizePolicy"]
 
 ResizeKind = Literal["hard", "shorter", "native"]
 NoPositiveRule = Literal["fail", "exclude"]
-GroundTruthKind = Literal["radius", "lists", "frames"]
+GroundTruthKind = Literal["radius", "lists", "frames", "none"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,9 @@ class EvalProtocol:
         query_resize: Resize policy for query images.
         radius_m: Positive radius in metres (``ground_truth == "radius"``).
         ground_truth: ``"radius"`` (UTM within ``radius_m``), ``"lists"`` (explicit lists shipped
-            with the dataset, e.g. VPR-Bench) or ``"frames"`` (frame index tolerance).
+            with the dataset, e.g. VPR-Bench), ``"frames"`` (frame index tolerance) or
+            ``"none"`` (no local ground truth, e.g. a benchmark server scores the predictions:
+            no R@N is computed and the records never reach a leaderboard).
         no_positive: ``"fail"`` counts a query without positives as a miss; ``"exclude"`` leaves
             it out of R@N (it still feeds precision-recall metrics).
         place_nms: Keep only the first hit per database place (Tokyo 24/7, OpenIBL style).
@@ -126,8 +128,10 @@ class EvalProtocol:
             )
         if self.no_positive not in ("fail", "exclude"):
             raise ValueError(f"Protocol {self.name}: no_positive must be 'fail' or 'exclude'.")
-        if self.ground_truth not in ("radius", "lists", "frames"):
-            raise ValueError(f"Protocol {self.name}: ground_truth must be radius, lists or frames.")
+        if self.ground_truth not in ("radius", "lists", "frames", "none"):
+            raise ValueError(
+                f"Protocol {self.name}: ground_truth must be radius, lists, frames or none."
+            )
         if not self.recall_ns or any(n < 1 for n in self.recall_ns):
             raise ValueError(f"Protocol {self.name}: recall_ns must be positive integers.")
         if tuple(sorted(set(self.recall_ns))) != self.recall_ns:
@@ -139,6 +143,11 @@ class EvalProtocol:
     def key(self) -> str:
         """``name@vN``: the identity used in records and leaderboard columns."""
         return f"{self.name}@v{self.version}"
+
+    @property
+    def has_ground_truth(self) -> bool:
+        """False for a protocol without local ground truth (predictions only)."""
+        return self.ground_truth != "none"
 
     @property
     def exact(self) -> bool:

@@ -88,6 +88,12 @@ class BatchKind(StrEnum):
     item (an image and its rendering in the other domain, from ``DatasetSpec.load_pairs``)
     under V augmentations; V is the loss's ``n_views`` attribute and what each view shows is
     the trainer's and the loss's convention.
+
+    ``domain-images`` (DISAM; unaligned images labelled by domain, the dataset providing
+    ``conditions`` or ``domains``): the trainer draws an image A of domain a and an image B of
+    another domain b, encodes them with their domains' encoders and passes the loss four latent
+    codes ``[B,C,H,W]``: ``enc_a``, ``enc_b``, ``rec_a`` (A translated to b and encoded again)
+    and ``rec_b`` (B translated to a and encoded again). Row i of the four is one such draw.
     """
 
     TUPLES = "tuples"
@@ -95,6 +101,7 @@ class BatchKind(StrEnum):
     DOMAIN_PAIRS = "domain-pairs"
     REGION_TUPLES = "region-tuples"
     DOMAIN_VIEWS = "domain-views"
+    DOMAIN_IMAGES = "domain-images"
 
 
 @dataclass(frozen=True)
@@ -287,6 +294,10 @@ class EvaluatorSpec:
         compute: ``compute(result: RetrievalResult, protocol: EvalProtocol) -> dict[str, float]``.
         requires_knn: How many neighbours per query it needs (0: it uses ``recall_ns``).
         summary: One line for ``vpr-bench list evaluators``.
+        export: Optional ``export(result: RetrievalResult, split: GeoSplit, folder: Path,
+            method: str) -> Path | None`` (or a lazy target): writes a file from the kNN result
+            (e.g. a benchmark submission) into ``folder``, beside the predictions file, and
+            returns it; None when the split is not one it exports.
     """
 
     name: str
@@ -294,10 +305,12 @@ class EvaluatorSpec:
     compute: LazyCallable
     requires_knn: int = 0
     summary: str = ""
+    export: LazyCallable | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _check_name("EvaluatorSpec", self.name))
         _check_callable(f"EvaluatorSpec({self.name})", "compute", self.compute)
+        _check_callable(f"EvaluatorSpec({self.name})", "export", self.export, optional=True)
         if self.requires_knn < 0:
             raise ValueError(f"EvaluatorSpec({self.name}).requires_knn must be >= 0.")
 
@@ -397,6 +410,9 @@ class MethodSpec:
         weights_loader: ``fn(path, model) -> PcaWhitening | None`` (or a lazy target) reading
             weight files in a foreign layout (OpenIBL's keys) strictly; returns the file's PCA.
             ``--weights`` uses it when the vpr-bench layout does not fit (``vpr_bench.weights``).
+        after: Methods whose training runs this one reuses (DISAM's coarse-to-fine model takes
+            the coarse and the fine runs' weights): ``vpr-bench run`` runs them first when they
+            are part of the same run.
     """
 
     name: str
@@ -410,11 +426,13 @@ class MethodSpec:
     summary: str = ""
     leaderboard: bool = True
     weights_loader: LazyCallable | None = None
+    after: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _check_name("MethodSpec", self.name))
         owner = f"MethodSpec({self.name})"
         _check_callable(owner, "weights_loader", self.weights_loader, optional=True)
+        object.__setattr__(self, "after", tuple(normalize_name(a) for a in self.after))
         for attr in ("model", "loss", "trainer"):
             object.__setattr__(
                 self, attr, _check_name(f"MethodSpec({self.name}).{attr}", getattr(self, attr))

@@ -184,6 +184,7 @@ def self_indices(split: GeoSplit) -> np.ndarray:
 def split_positives(split: GeoSplit) -> tuple[np.ndarray, ...]:
     """The final positives of every query of ``split`` under its protocol.
 
+    * ``ground_truth == "none"``: no positives (the protocol has no local ground truth).
     * ``ground_truth == "lists"``: the explicit ``split.positives`` (``-1`` = "no true match"
       entries dropped), sorted ascending.
     * ``ground_truth == "radius"``: database images within ``protocol.radius_m``. When the
@@ -202,6 +203,8 @@ def split_positives(split: GeoSplit) -> tuple[np.ndarray, ...]:
             "evaluate one of the dataset's evaluable splits instead."
         )
     n_db = len(split.database)
+    if protocol.ground_truth == "none":
+        return tuple(np.zeros(0, dtype=np.int64) for _ in split.queries)
     if protocol.ground_truth == "lists":
         if split.positives is None:
             raise DataError(

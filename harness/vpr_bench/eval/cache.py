@@ -129,9 +129,14 @@ class DescriptorCache:
         policy: ResizePolicy,
         preprocess: Preprocess,
         precision: str,
+        domains: Sequence[str | None] | None = None,
     ) -> str:
-        """The entry key (64 hex digits) of extracting ``paths`` with these settings."""
-        parts = {
+        """The entry key (64 hex digits) of extracting ``paths`` with these settings.
+
+        ``domains`` (the per-image labels of a model with per-domain encoders) enter the key
+        only when given, so the keys of every other extraction are unchanged.
+        """
+        parts: dict[str, object] = {
             "format": CACHE_FORMAT_VERSION,
             "model": self.model_key,
             "items": _items_digest(paths),
@@ -141,6 +146,8 @@ class DescriptorCache:
             "precision": precision,
             "storage": self.storage,
         }
+        if domains is not None:
+            parts["domains"] = [None if d is None else str(d) for d in domains]
         payload = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 

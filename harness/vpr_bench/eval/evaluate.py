@@ -65,10 +65,27 @@ def _labels(records: Sequence[ImageRecord], attr: str) -> tuple[str | None, ...]
     return values if any(v is not None for v in values) else None
 
 
-def _model_cache_key(model: nn.Module, model_spec: ModelSpec, weights_sha256: str) -> str:
+def _model_cache_key(
+    model: nn.Module,
+    model_spec: ModelSpec,
+    weights_sha256: str,
+    model_config: Any = None,
+) -> str:
+    """The cache's model identity: its name, its weights and (when known) its options.
+
+    The options count because two configurations with the same weights may describe images
+    differently (DISAM's ``mean-cos`` and ``cos`` descriptors of one set of encoders).
+    """
+    import hashlib
+    import json
+
     from vpr_bench.weights import state_dict_digest
 
-    return f"{model_spec.name}:{weights_sha256 or 'state-' + state_dict_digest(model)}"
+    key = f"{model_spec.name}:{weights_sha256 or 'state-' + state_dict_digest(model)}"
+    if model_config:
+        text = json.dumps(model_config, sort_keys=True, default=str)
+        key += ":config-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return key
 
 
 def _throughput(*parts: Extraction) -> tuple[float, float]:
@@ -91,10 +108,16 @@ def evaluate(job: EvalJob) -> EvalResult | None:
     """
     from vpr_bench.data.geo import split_positives
     from vpr_bench.eval.cache import DescriptorCache
-    from vpr_bench.eval.extract import descriptor_dim, extract_with_stats
+    from vpr_bench.eval.extract import (
+        descriptor_dim,
+        extract_with_stats,
+        image_domains,
+        model_domains,
+    )
     from vpr_bench.eval.grouped import grouped_knn, retrieval_groups
     from vpr_bench.eval.metrics import compute_metrics, required_k
     from vpr_bench.eval.search import knn
+    from vpr_bench.eval.two_stage import rerank, second_stage_model, two_stage_of
     from vpr_bench.provenance import collect_provenance, peak_gpu_mb, peak_host_mb, reset_peak_gpu
 
     candidate, settings, geo = job.candidate, job.settings, job.split
@@ -107,7 +130,9 @@ def evaluate(job: EvalJob) -> EvalResult | None:
     cache = (
         DescriptorCache(
             settings.cache_dir,
-            model_key=_model_cache_key(model, model_spec, candidate.weights_sha256),
+            model_key=_model_cache_key(
+                model, model_spec, candidate.weights_sha256, candidate.config.get("model")
+            ),
         )
         if settings.use_cache
         else None
@@ -120,12 +145,21 @@ def evaluate(job: EvalJob) -> EvalResult | None:
         "cache": cache,
     }
     pre = model_spec.preprocess
+    per_domain = bool(model_domains(model))
+    db_domains = image_domains(geo.database) if per_domain else None
+    q_domains = image_domains(geo.queries) if per_domain else None
     if cache is not None:  # room for what is not cached yet, before the long extraction
         dim = descriptor_dim(model)
         cache.check_room(
             [
                 (
-                    cache.key([r.path for r in images], policy, pre, settings.precision),
+                    cache.key(
+                        [r.path for r in images],
+                        policy,
+                        pre,
+                        settings.precision,
+                        image_domains(images) if per_domain else None,
+                    ),
                     len(images),
                     dim,
                 )
@@ -142,6 +176,7 @@ def evaluate(job: EvalJob) -> EvalResult | None:
             protocol.db_resize,
             pre,
             desc="database",
+            domains=db_domains,
             **options,
         )
         qs = extract_with_stats(
@@ -150,6 +185,7 @@ def evaluate(job: EvalJob) -> EvalResult | None:
             protocol.query_resize,
             pre,
             desc="queries",
+            domains=q_domains,
             **options,
         )
     if not distributed.is_main_process():
@@ -161,6 +197,9 @@ def evaluate(job: EvalJob) -> EvalResult | None:
             db_desc, q_desc = pca.apply(np.asarray(db_desc)), pca.apply(np.asarray(q_desc))
     grid_k = GRID_TOP + int(protocol.exclude_self)  # drop_self pads a row's end with -1
     k = max(required_k(protocol, evaluators), grid_k if job.outputs.save_grid else 1)
+    stage = two_stage_of(model)
+    if stage is not None:
+        k = max(k, stage[0])
     groups = retrieval_groups(geo)  # MSLS val: each query searches its own city only
     search_opts: dict[str, Any] = {
         "device": dev,
@@ -180,18 +219,70 @@ def evaluate(job: EvalJob) -> EvalResult | None:
         from vpr_bench.eval.metrics import drop_self
 
         knn_idx, knn_dist = drop_self(knn_idx, knn_dist, self_indices(geo))
-    result = RetrievalResult(
-        knn_idx=knn_idx,
-        knn_dist=knn_dist,
-        positives=positives,
-        n_database=len(geo.database),
-        query_conditions=_labels(geo.queries, "condition"),
-        db_place_ids=_labels(geo.database, "place_id"),
-        query_timestamps=_labels(geo.queries, "timestamp"),
-        db_timestamps=_labels(geo.database, "timestamp"),
-    )
+
+    def retrieval(idx: np.ndarray, dist: np.ndarray) -> RetrievalResult:
+        return RetrievalResult(
+            knn_idx=idx,
+            knn_dist=dist,
+            positives=positives,
+            n_database=len(geo.database),
+            query_conditions=_labels(geo.queries, "condition"),
+            db_place_ids=_labels(geo.database, "place_id"),
+            query_timestamps=_labels(geo.queries, "timestamp"),
+            db_timestamps=_labels(geo.database, "timestamp"),
+        )
+
+    extractions = [db, qs]
+    two_stage: dict[str, Any] | None = None
+    if stage is not None:
+        first = compute_metrics(retrieval(knn_idx, knn_dist), protocol, evaluators)
+        second_model = second_stage_model(model)
+        second_cache = (
+            DescriptorCache(
+                settings.cache_dir,
+                model_key=_model_cache_key(
+                    model, model_spec, candidate.weights_sha256, candidate.config.get("model")
+                )
+                + ":second-stage",
+            )
+            if settings.use_cache
+            else None
+        )
+        second_options = {**options, "cache": second_cache}
+        with phase("extract"):
+            db2 = extract_with_stats(
+                second_model,
+                [r.path for r in geo.database],
+                protocol.db_resize,
+                pre,
+                desc="database (second stage)",
+                domains=db_domains,
+                **second_options,
+            )
+            qs2 = extract_with_stats(
+                second_model,
+                [r.path for r in geo.queries],
+                protocol.query_resize,
+                pre,
+                desc="queries (second stage)",
+                domains=q_domains,
+                **second_options,
+            )
+        extractions += [db2, qs2]
+        start = time.perf_counter()
+        with phase("search"):
+            knn_idx, knn_dist = rerank(
+                knn_idx, knn_dist, qs2.descriptors, db2.descriptors, stage[0]
+            )
+        search_s += time.perf_counter() - start
+        two_stage = {
+            "top_n": stage[0],
+            "second_stage_dim": stage[1],
+            "first_stage_metrics": dict(first.metrics),
+        }
+    result = retrieval(knn_idx, knn_dist)
     scored = compute_metrics(result, protocol, evaluators)
-    extraction_s, images_per_s = _throughput(db, qs)
+    extraction_s, images_per_s = _throughput(*extractions)
     timing = Timing(
         extraction_s=extraction_s,
         images_per_s=images_per_s,
@@ -213,6 +304,8 @@ def evaluate(job: EvalJob) -> EvalResult | None:
             "retrieval_within_groups": groups is not None,
         },
     }
+    if two_stage is not None:
+        full_config["evaluation"]["two_stage"] = two_stage
     dataset = job.target.spec
     record = EvalRecord(
         benchmark=job.benchmark,
@@ -241,7 +334,7 @@ def evaluate(job: EvalJob) -> EvalResult | None:
             uses_faiss=not protocol.exact,
         ),
         timing=timing,
-        leaderboard=candidate.leaderboard,
+        leaderboard=candidate.leaderboard and protocol.has_ground_truth,
     )
     return EvalResult(job, record, result)
 

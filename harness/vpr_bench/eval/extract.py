@@ -9,6 +9,12 @@ and continues. Every output row is re-normalised in float32 (as OpenIBL does).
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) :func:`extract_with_stats` hands over to
 :mod:`vpr_bench.eval.distributed`, which shards the images over ranks.
+
+A model may declare domains (DISAM: one encoder per domain): a ``domains`` attribute listing its
+domain labels, the reference first, and a forward taking ``domain=<label>``. Callers then pass
+each image's label (:func:`image_domains`: its ``domain``, else its ``condition``; None means
+the reference) and the images are extracted in one pass per domain; a label the model does not
+know is an error listing its domains (:func:`check_domains`).
 """
 
 from __future__ import annotations
@@ -37,10 +43,13 @@ __all__ = [
     "PRECISIONS",
     "Extraction",
     "Precision",
+    "check_domains",
     "compute_descriptors",
     "descriptor_dim",
     "extract_descriptors",
     "extract_with_stats",
+    "image_domains",
+    "model_domains",
     "store",
 ]
 
@@ -86,6 +95,46 @@ def descriptor_dim(model: nn.Module) -> int:
     return dim
 
 
+def model_domains(model: nn.Module) -> tuple[str, ...]:
+    """The domain labels a model declares (its ``domains`` attribute), reference first, or ()."""
+    value = getattr(model, "domains", None)
+    if not value or isinstance(value, str):
+        return ()
+    return tuple(str(d) for d in value)
+
+
+def image_domains(records: Sequence[Any]) -> tuple[str | None, ...]:
+    """Each image's domain label: its ``domain``, else its ``condition`` (None: unknown)."""
+    return tuple(
+        r.domain if getattr(r, "domain", None) is not None else getattr(r, "condition", None)
+        for r in records
+    )
+
+
+def check_domains(model: nn.Module, labels: Sequence[str | None]) -> None:
+    """Refuse labels the model does not declare (None stands for the reference domain).
+
+    Raises:
+        UsageError: A label is not one of the model's domains; the message lists them.
+    """
+    known = model_domains(model)
+    unknown = sorted({str(x) for x in labels if x is not None and str(x) not in known})
+    if unknown:
+        raise UsageError(
+            f"Model {type(model).__name__} has no domain {', '.join(repr(u) for u in unknown)}; "
+            f"its domains are {', '.join(known)} (the first is the reference): give the model "
+            "the dataset's domain labels, or evaluate images of its domains."
+        )
+
+
+def _domain_runs(labels: Sequence[str | None], reference: str) -> list[tuple[str, np.ndarray]]:
+    """``(label, image indices)`` per domain, in order of first appearance (None: reference)."""
+    runs: dict[str, list[int]] = {}
+    for index, label in enumerate(labels):
+        runs.setdefault(reference if label is None else str(label), []).append(index)
+    return [(label, np.asarray(rows, dtype=np.int64)) for label, rows in runs.items()]
+
+
 def check_precision(precision: str, device: torch.device) -> None:
     """Reject unknown precisions and fp16 on CPU with a message that says what works."""
     if precision not in PRECISIONS:
@@ -114,6 +163,7 @@ class _AdaptiveForward:
         self.device = device
         self.precision = precision
         self.max_chunk: int | None = None
+        self.domain: str | None = None
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         import torch
@@ -126,7 +176,11 @@ class _AdaptiveForward:
             part = batch[start : start + chunk]
             try:
                 with _autocast(self.precision, self.device):
-                    out = self.model(part)
+                    out = (
+                        self.model(part)
+                        if self.domain is None
+                        else self.model(part, domain=self.domain)
+                    )
             except torch.OutOfMemoryError:
                 if chunk <= 1:
                     raise VprBenchError(
@@ -160,11 +214,14 @@ def compute_descriptors(
     num_workers: int = 0,
     precision: str = "fp32",
     desc: str = "extract",
+    domains: Sequence[str | None] | None = None,
 ) -> None:
     """Run ``model`` over ``paths`` and hand each batch of descriptors to ``sink``.
 
     This is the uncached core; most callers want :func:`extract_descriptors`. The model is
     moved to ``device`` and put in eval mode (its training flag is restored afterwards).
+    With ``domains`` (one label per path) and a model that declares domains, each domain's
+    images run in their own pass through ``model(batch, domain=label)``.
 
     Raises:
         UsageError: Bad batch size or precision.
@@ -182,6 +239,13 @@ def compute_descriptors(
         raise UsageError(f"batch_size must be >= 1, got {batch_size}.")
     if not paths:
         return
+    runs: list[tuple[str | None, np.ndarray]] = [(None, np.arange(len(paths)))]
+    reference = model_domains(model)
+    if domains is not None and reference:
+        if len(domains) != len(paths):
+            raise UsageError(f"{len(domains)} domain labels for {len(paths)} images.")
+        check_domains(model, domains)
+        runs = list(_domain_runs(domains, reference[0]))
     was_training = model.training
     model.eval()
     model.to(dev)
@@ -191,19 +255,22 @@ def compute_descriptors(
     bar = progress(len(paths), desc, "img", leave=False)
     try:
         with torch.inference_mode():
-            loader = make_loader(
-                paths, policy, preprocess, batch_size, num_workers=num_workers, device=dev
-            )
-            for index_tensor, cpu_batch in loader:
-                indices = np.asarray(index_tensor, dtype=np.int64)
-                batch = cpu_batch.to(dev, non_blocking=True)
-                if dev.type == "cuda":
-                    batch = batch.contiguous(memory_format=torch.channels_last)
-                rows = forward(batch).cpu().numpy()
-                if not np.isfinite(rows).all():
-                    raise _non_finite(model, paths, indices, rows, precision)
-                sink(indices, rows)
-                bar.update(len(indices))
+            for label, members in runs:
+                forward.domain = label
+                run_paths = [paths[int(i)] for i in members]
+                loader = make_loader(
+                    run_paths, policy, preprocess, batch_size, num_workers=num_workers, device=dev
+                )
+                for index_tensor, cpu_batch in loader:
+                    indices = members[np.asarray(index_tensor, dtype=np.int64)]
+                    batch = cpu_batch.to(dev, non_blocking=True)
+                    if dev.type == "cuda":
+                        batch = batch.contiguous(memory_format=torch.channels_last)
+                    rows = forward(batch).cpu().numpy()
+                    if not np.isfinite(rows).all():
+                        raise _non_finite(model, paths, indices, rows, precision)
+                    sink(indices, rows)
+                    bar.update(len(indices))
     finally:
         bar.close()
         model.train(was_training)
@@ -276,6 +343,7 @@ def extract_with_stats(
     precision: str = "fp32",
     cache: DescriptorCache | None = None,
     desc: str = "extract",
+    domains: Sequence[str | None] | None = None,
 ) -> Extraction:
     """Extract (or read from ``cache``) the descriptors of ``paths`` and time it.
 
@@ -290,6 +358,8 @@ def extract_with_stats(
         precision: ``"fp32"`` (default, protocol parity), ``"bf16"`` or ``"fp16"``.
         cache: Where to look up and store the descriptors (None: no cache).
         desc: Progress-bar label.
+        domains: One domain label per image, for a model that declares domains
+            (:func:`image_domains`); part of the cache key. Ignored by other models.
 
     Returns:
         An :class:`Extraction`.
@@ -298,6 +368,8 @@ def extract_with_stats(
 
     paths = [Path(p) for p in paths]
     descriptor_dim(model)
+    if not model_domains(model):
+        domains = None
     options: dict[str, Any] = {
         "device": device,
         "batch_size": batch_size,
@@ -305,9 +377,16 @@ def extract_with_stats(
         "precision": precision,
         "desc": desc,
     }
+    if domains is not None:
+        if distributed.world_size() > 1:
+            raise UsageError(
+                f"Model {type(model).__name__} has per-domain encoders; its extraction runs in "
+                "one process: evaluate without torchrun."
+            )
+        options["domains"] = domains
     if distributed.world_size() > 1:
         return distributed.extract_sharded(model, paths, policy, preprocess, options, cache)
-    key = cache.key(paths, policy, preprocess, precision) if cache is not None else ""
+    key = cache.key(paths, policy, preprocess, precision, domains) if cache is not None else ""
     if cache is not None:
         cached = cache.load(key, len(paths))
         if cached is not None:
@@ -368,6 +447,7 @@ def extract_descriptors(
     num_workers: int = 0,
     precision: str = "fp32",
     cache: DescriptorCache | None = None,
+    domains: Sequence[str | None] | None = None,
 ) -> np.ndarray:
     """The ``[N, D]`` float32 L2-normalised descriptors of ``paths``.
 
@@ -383,4 +463,5 @@ def extract_descriptors(
         num_workers=num_workers,
         precision=precision,
         cache=cache,
+        domains=domains,
     ).descriptors

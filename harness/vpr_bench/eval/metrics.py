@@ -336,6 +336,7 @@ def compute_metrics(
 
     Returns:
         The :class:`MetricsOutcome`. Keys ``"<metric> [<condition>]"`` go to ``per_condition``.
+        A protocol without local ground truth gets no metrics (counts only).
 
     Raises:
         UsageError: If the kNN result is too shallow for the evaluators.
@@ -359,6 +360,9 @@ def compute_metrics(
     }
     metrics: dict[str, float] = {}
     per_condition: dict[str, dict[str, float]] = {}
+    if not protocol.has_ground_truth:  # predictions only: nothing to score here
+        counts["n_scored"] = 0
+        return MetricsOutcome(metrics=metrics, per_condition=per_condition, counts=counts)
     for spec in specs:
         compute = resolve(spec.compute)
         for key, value in compute(result, protocol).items():

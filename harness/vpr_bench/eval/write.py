@@ -1,9 +1,11 @@
-"""The one writer of evaluation outputs: record, predictions and retrieval grid.
+"""The one writer of evaluation outputs: record, predictions, evaluator exports and grid.
 
 Each file is written atomically (temp file, fsync, rename). The predictions file and the grid
 are written first and the record last, because the record is what leaderboards read: a record
 on disk always has its predictions beside it. When the record cannot be written, the
-predictions and grid this call wrote are removed again.
+predictions and grid this call wrote are removed again. Evaluators with an ``export``
+(:class:`~vpr_bench.specs.EvaluatorSpec`) write their files into ``<predictions stem>.exports/``
+beside the predictions file.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from vpr_bench.config import config_hash
 from vpr_bench.errors import VprBenchError
 from vpr_bench.eval.evaluate import GRID_TOP, EvalResult
 from vpr_bench.records import EvalRecord, record_path, write_record
+from vpr_bench.registry import resolve
 
 __all__ = ["EvalOutcome", "distinct_untrained", "write_result"]
 
@@ -84,6 +87,15 @@ def write_result(result: EvalResult) -> EvalOutcome:
             },
         )
         written.append(predictions_path)
+        exports = stem.with_suffix(".exports")
+        for evaluator in job.evaluators:
+            if evaluator.export is None:
+                continue
+            current = exports
+            exported = resolve(evaluator.export)(retrieval, geo, exports, record.method)
+            if exported is not None:
+                written.append(Path(exported))
+                log.info("%s wrote %s", evaluator.name, exported)
         grid_path = None
         if outputs.save_grid:
             from vpr_bench.eval.visualize import pick_queries, render_grid

@@ -242,15 +242,16 @@ def fit_pca_for(
         return None
     import numpy as np
 
-    from vpr_bench.eval.extract import extract_descriptors
+    from vpr_bench.eval.extract import extract_descriptors, image_domains
     from vpr_bench.weights import fit_pca
 
     geo = train_split
-    images = [r.path for r in (*geo.queries, *geo.database)]
+    records = [*geo.queries, *geo.database]
     rng = np.random.default_rng(config.seed)
-    if len(images) > config.pca_samples:
-        picked = rng.choice(len(images), size=config.pca_samples, replace=False)
-        images = [images[int(i)] for i in sorted(picked)]
+    if len(records) > config.pca_samples:
+        picked = rng.choice(len(records), size=config.pca_samples, replace=False)
+        records = [records[int(i)] for i in sorted(picked)]
+    images = [r.path for r in records]
     model_spec = registries.models.get(method_plan.method.model)
     log.info("Fitting PCA-whitening to %d dims on %d images", config.pca_dim, len(images))
     descriptors = extract_descriptors(
@@ -260,6 +261,7 @@ def fit_pca_for(
         model_spec.preprocess,
         device=plan.device,
         batch_size=plan.options.batch_size,
+        domains=image_domains(records),
     )
     if config.pca_dim > min(descriptors.shape):
         raise UsageError(

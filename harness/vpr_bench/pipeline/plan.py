@@ -24,7 +24,14 @@ if TYPE_CHECKING:
 
     from vpr_bench.registry import Registries
 
-__all__ = ["MethodPlan", "RunPlan", "check_trained_on", "plan_run", "select_methods"]
+__all__ = [
+    "MethodPlan",
+    "RunPlan",
+    "check_trained_on",
+    "order_methods",
+    "plan_run",
+    "select_methods",
+]
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ def select_methods(
         UsageError: Nothing to run.
     """
     if names:
-        return [registries.methods.get(name) for name in names]
+        return order_methods([registries.methods.get(name) for name in names])
     allowed = set(allow or [])
     chosen = [
         entry.spec
@@ -79,7 +86,28 @@ def select_methods(
             "No method to run: name some with --methods, or load method plugins with "
             "--plugins (see: vpr-bench list methods)."
         )
-    return chosen
+    return order_methods(chosen)
+
+
+def order_methods(methods: Sequence[MethodSpec]) -> list[MethodSpec]:
+    """``methods`` in their order, except that each runs after the ones it names in ``after``.
+
+    A stable order: a method moves behind the methods of this run it reuses (``MethodSpec.
+    after``), everything else keeps its place; names not in the run are ignored.
+    """
+    pending = list(methods)
+    present = {m.name for m in pending}
+    ordered: list[MethodSpec] = []
+    done: set[str] = set()
+    while pending:
+        ready = next(
+            (m for m in pending if all(a in done or a not in present for a in m.after)),
+            pending[0],  # a cycle: keep the given order rather than loop
+        )
+        pending.remove(ready)
+        ordered.append(ready)
+        done.add(ready.name)
+    return ordered
 
 
 def plan_run(registries: Registries, methods: Sequence[MethodSpec], options: RunOptions) -> RunPlan:

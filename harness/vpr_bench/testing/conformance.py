@@ -21,7 +21,7 @@ plugin's tests and set its class attributes; pytest runs every check::
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import pytest
@@ -52,6 +52,7 @@ _ARGUMENT_NAMES: dict[BatchKind, tuple[str, ...]] = {
         "generation",
     ),
     BatchKind.DOMAIN_VIEWS: ("views",),
+    BatchKind.DOMAIN_IMAGES: ("enc_a", "enc_b", "rec_a", "rec_b"),
 }
 """The forward arguments of each batch kind, in order (for messages)."""
 
@@ -61,10 +62,11 @@ _UNIT_ARGUMENTS: dict[BatchKind, tuple[int, ...]] = {
     BatchKind.DOMAIN_PAIRS: (0, 1),
     BatchKind.REGION_TUPLES: (0, 1),
     BatchKind.DOMAIN_VIEWS: (0,),
+    BatchKind.DOMAIN_IMAGES: (),
 }
 """The arguments that are L2-normalised descriptors (the others, e.g. similarities, are not)."""
 
-_INDEPENDENT_TUPLES = (BatchKind.TUPLES, BatchKind.REGION_TUPLES)
+_INDEPENDENT_TUPLES = (BatchKind.TUPLES, BatchKind.REGION_TUPLES, BatchKind.DOMAIN_IMAGES)
 """The kinds whose batch rows are independent tuples."""
 
 
@@ -137,13 +139,26 @@ class ModelConformance:
     def test_gradients_reach_trainable_parameters(self, model: nn.Module) -> None:
         """Every trainable parameter receives a finite, non-zero gradient in train mode.
 
-        Parameters the descriptor does not use (a projection head only a loss sees) are
-        exempt when the model lists their names in an ``auxiliary_parameters`` attribute.
+        A model declaring domains (``model.domains``, forward ``domain=``) runs once per
+        domain, so each domain's parameters are reached; a two-stage model's
+        ``second_stage`` descriptors count too. Parameters the descriptor does not use (a
+        projection head only a loss sees) are exempt when the model lists their names in an
+        ``auxiliary_parameters`` attribute.
         """
         model.train()
-        out = model(self.images(2))
-        probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
-        (out * probe).sum().backward()
+        domains = tuple(getattr(model, "domains", None) or ()) or (None,)
+        stages: list[Callable[..., torch.Tensor]] = [model]
+        second = getattr(model, "second_stage", None)
+        if callable(second):
+            stages.append(second)
+        images = self.images(2)
+        seed = 1
+        for stage in stages:
+            for domain in domains:
+                out = stage(images) if domain is None else stage(images, domain=domain)
+                probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed))
+                (out * probe).sum().backward()
+                seed += 1
         exempt = set(self.frozen_ok) | set(getattr(model, "auxiliary_parameters", ()))
         for name, param in model.named_parameters():
             if not param.requires_grad or name in exempt:
@@ -205,6 +220,9 @@ def make_loss_batch(
         last difficult positive is padding) and ``generation`` (the int 1);
         domain-views: ``views [B,V,D]`` with ``V = n_views`` (row i one item under V
         augmentations; rows are distinct items).
+        domain-images: ``enc_a, enc_b, rec_a, rec_b [B,C,H,W]`` latent codes (not normalised;
+        ``rec_x`` is ``enc_x`` plus noise and requires grad: a loss may stop the gradient of
+        the direct encodings, as DISAM's L2 terms do).
 
     Tensors that require grad are the ones a loss is differentiated with respect to.
     """
@@ -233,6 +251,11 @@ def make_loss_batch(
         if n_views < 1:
             raise ValueError(f"A domain-views batch needs n_views >= 1, not {n_views}.")
         return (unit(4, n_views),)
+    if kind is BatchKind.DOMAIN_IMAGES:
+        codes = torch.randn(2, 2, 4, 3, 3, generator=generator, dtype=torch.float64)
+        noise = torch.randn(2, 2, 4, 3, 3, generator=generator, dtype=torch.float64)
+        recs = codes + 0.5 * noise
+        return (*codes, *(t.clone().requires_grad_(True) for t in recs))
     return unit(4), unit(4)
 
 

@@ -26,6 +26,9 @@ Most trainers describe *what* to train on and let the :class:`Engine` run the lo
   build on.
 * Running a method: :func:`load_training_data` and :func:`train_method` (what
   ``vpr-bench train`` calls), :func:`prepare_model` (data-dependent initialisation).
+* Resumable state for a trainer with its own loop (DISAM's GAN): :func:`save_train_state` /
+  :func:`load_train_state` (tensor-only state file + JSON sidecar, atomic, weights-only
+  loading) and :func:`capture_rng_state` / :func:`restore_rng_state` (every RNG).
 
 Names are imported on first use, so ``import vpr_bench.train`` stays instant (no torch).
 """
@@ -62,6 +65,12 @@ if TYPE_CHECKING:
     from vpr_bench.train.places import PlaceBatchesConfig
     from vpr_bench.train.rerank import jaccard_distances, select_difficult_positives
     from vpr_bench.train.setup import seed_everything
+    from vpr_bench.train.state import (
+        capture_rng_state,
+        load_train_state,
+        restore_rng_state,
+        save_train_state,
+    )
     from vpr_bench.train.tuples import TripletMiningConfig
 
 _EXPORTS: dict[str, str] = {
@@ -96,6 +105,10 @@ _EXPORTS: dict[str, str] = {
     "select_difficult_positives": "vpr_bench.train.rerank",
     "seed_everything": "vpr_bench.train.setup",
     "TripletMiningConfig": "vpr_bench.train.tuples",
+    "capture_rng_state": "vpr_bench.train.state",
+    "load_train_state": "vpr_bench.train.state",
+    "restore_rng_state": "vpr_bench.train.state",
+    "save_train_state": "vpr_bench.train.state",
 }
 
 __all__ = [
@@ -130,6 +143,10 @@ __all__ = [
     "training_descriptors",
     "training_ground_truth",
     "unwrap",
+    "capture_rng_state",
+    "load_train_state",
+    "restore_rng_state",
+    "save_train_state",
 ]
 
 
