@@ -106,7 +106,8 @@ QUICK_PROFILE: dict[str, Any] = {
     # 2 generations of one epoch each; tuples as the paper's but with 2 negatives. The model
     # takes about 17 ms per image forward and backward at 96x128 on one CPU thread (measured),
     # so an epoch over synthcity-small's 1200 queries (6 student and 2 teacher images each) is
-    # about 2.5 min. The whole run is not measured yet.
+    # about 2.5 min. Measured (2026-11-30, synthcity-small v2, shared 2-core CPU): test R@1
+    # 22.8 untrained -> 31.5 after the two generations (README).
     "trainer.generations": 2,
     "trainer.epochs": 1,
     "trainer.reinit_student": False,
@@ -123,8 +124,8 @@ QUICK_PROFILE: dict[str, Any] = {
 }
 """CPU-sized (synthcity): the tiny trunk from scratch, 4 narrow CWT blocks (token width 32, MLP
 64), 16 clusters in 4 groups of 32 (512-d), 96x128 training images and 2 generations of one
-epoch, so the teacher, the re-ranking and the soft region labels all run. Its synthcity result
-is not measured yet (README)."""
+epoch, so the teacher, the re-ranking and the soft region labels all run. Measured
+on synthcity-small test: R@1 22.8 untrained, 31.5 trained (README)."""
 
 _TABLE = "ClusVPR paper, Table I (figs/clusvpr_quantitative_results.png), methods.md 7.3"
 _VARIANT = "ClusVPR, VGG16 + CWTNet + grouped VLAD, PCA-w 4096 (paper)"
