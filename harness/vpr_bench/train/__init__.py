@@ -22,6 +22,8 @@ Most trainers describe *what* to train on and let the :class:`Engine` run the lo
   :func:`select_difficult_positives` (SFRS's k-reciprocal re-ranking and difficult positives),
   :class:`ColorJitter`, :func:`gather_sharded` and :func:`unwrap` (DDP),
   :func:`seed_everything`.
+* :class:`TupleParadigm` and :func:`round_seed`: the ``triplet-mining`` trainer's paradigm
+  (cache refresh, mined tuples, triplet-style loss) for trainers that extend it.
 * The built-in triplet loss (:class:`TripletLoss`, :class:`TripletConfig`) that tuple losses
   build on.
 * Running a method: :func:`load_training_data` and :func:`train_method` (what
@@ -62,7 +64,7 @@ if TYPE_CHECKING:
     from vpr_bench.train.places import PlaceBatchesConfig
     from vpr_bench.train.rerank import jaccard_distances, select_difficult_positives
     from vpr_bench.train.setup import seed_everything
-    from vpr_bench.train.tuples import TripletMiningConfig
+    from vpr_bench.train.tuples import TripletMiningConfig, TupleParadigm, round_seed
 
 _EXPORTS: dict[str, str] = {
     "TripletConfig": "vpr_bench.builtin.triplet",
@@ -96,6 +98,8 @@ _EXPORTS: dict[str, str] = {
     "select_difficult_positives": "vpr_bench.train.rerank",
     "seed_everything": "vpr_bench.train.setup",
     "TripletMiningConfig": "vpr_bench.train.tuples",
+    "TupleParadigm": "vpr_bench.train.tuples",
+    "round_seed": "vpr_bench.train.tuples",
 }
 
 __all__ = [
@@ -130,6 +134,8 @@ __all__ = [
     "training_descriptors",
     "training_ground_truth",
     "unwrap",
+    "TupleParadigm",
+    "round_seed",
 ]
 
 
