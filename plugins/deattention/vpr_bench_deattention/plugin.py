@@ -15,10 +15,12 @@ from typing import Any
 from vpr_bench import (
     IMAGENET,
     BatchKind,
+    Checkpoint,
     LossSpec,
     MethodSpec,
     ModelSpec,
     PaperResult,
+    RemoteFile,
     ResizePolicy,
     TrainerSpec,
     hookimpl,
@@ -26,6 +28,8 @@ from vpr_bench import (
 from vpr_bench_netvlad.plugin import QUICK_PROFILE as NETVLAD_QUICK
 
 __all__ = [
+    "DEATT_STML_PITTS30K",
+    "STML_PITTS30K",
     "DEATT_PAPER_ROWS",
     "DEATT_ONLY_PAPER_ROWS",
     "PAPER_PROFILE",
@@ -165,6 +169,48 @@ DEATT_ONLY_PAPER_ROWS = (
 )
 
 
+_RELEASE = RemoteFile(
+    # README of the authors' repository: "weight_image_retrieval.tar.gz" on Google Drive. No
+    # sha256 is published (records carry the file's own).
+    "https://drive.google.com/file/d/1xYxgii_iZogGWtKqLTQF2XlCfYguj1CY"
+)
+_VGG: dict[str, Any] = {
+    "model.backbone": "vgg16",
+    "model.num_clusters": 64,
+    "model.variant": "openibl",
+    "pca_dim": None,
+}
+_LICENSE = "not stated in the authors' repository"
+DEATT_STML_PITTS30K = Checkpoint(
+    tag="deatt-stml-pitts30k",
+    file=_RELEASE,
+    trained_on="pitts30k-train",
+    overrides={
+        **_VGG,
+        "model.deattention": True,
+        "model.se": True,
+        "model.deatt_categories": ("human", "vehicle", "sky"),
+    },
+    reported=DEATT_PAPER_ROWS,
+    license=_LICENSE,
+    filename="weight_image_retrieval.tar.gz",
+    load="vpr_bench_deattention.checkpoint:load_deattention_weights",
+)
+"""The final model: ``pretrained/trained_pitts30k_vgg16_netvladpooling_sTML1.4_deatt0.1_
+reclustering_senet/model_best.pth.tar`` in the release archive (the archive or that file)."""
+
+STML_PITTS30K = Checkpoint(
+    tag="stml-pitts30k",
+    file=_RELEASE,
+    trained_on="pitts30k-train",
+    overrides={**_VGG, "model.deattention": False, "model.se": False},
+    license=_LICENSE,
+    filename="weight_image_retrieval.tar.gz",
+    load="vpr_bench_deattention.checkpoint:load_deattention_weights",
+)
+"""Baseline + sTML: ``pretrained/trained_pitts30k_vgg16_netvladpooling_sTML1.4_m0.1``."""
+
+
 @hookimpl
 def vpr_bench_models() -> Iterator[ModelSpec]:
     """Register ``deattention-netvlad``."""
@@ -214,6 +260,8 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         train_dataset="pitts30k-train",
         profiles={"paper": PAPER_PROFILE, "quick": QUICK_PROFILE},
         paper=DEATT_PAPER_ROWS,
+        checkpoints=(DEATT_STML_PITTS30K,),
+        weights_loader="vpr_bench_deattention.checkpoint:load_deattention_weights",
         summary="semantic de-attention (human, vehicle, sky) + SE + NetVLAD, sTML (Choi 2023)",
     )
     yield MethodSpec(
@@ -224,6 +272,7 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         train_dataset="pitts30k-train",
         profiles={"paper": DEATT_ONLY_PROFILE, "quick": QUICK_DEATT_ONLY},
         paper=DEATT_ONLY_PAPER_ROWS,
+        weights_loader="vpr_bench_deattention.checkpoint:load_deattention_weights",
         summary="semantic de-attention (human, vehicle) + NetVLAD, triplet 0.1 (Choi 2023)",
     )
     yield MethodSpec(
@@ -233,5 +282,7 @@ def vpr_bench_methods() -> Iterator[MethodSpec]:
         trainer="deattention-mining",
         train_dataset="pitts30k-train",
         profiles={"paper": STML_PROFILE, "quick": QUICK_STML},
+        checkpoints=(STML_PITTS30K,),
+        weights_loader="vpr_bench_deattention.checkpoint:load_deattention_weights",
         summary="NetVLAD (trained from conv3) with the sharpened triplet marginal loss",
     )

@@ -262,7 +262,8 @@ class DeAttentionParadigm(TupleParadigm):
                 "trainer.deatt_candidates, or de-attend fewer categories."
             )
         centroids = _kmeans(descriptors, int(mcfg.num_clusters), int(mcfg.init_iters), self.seed)
-        model.net_vlad.init_from_clusters(centroids, descriptors)
+        # get_model.py adds 1e-10 to the centres before init_params ("prevent to divide by 0").
+        model.net_vlad.init_from_clusters(centroids + 1e-10, descriptors)
         log.info(
             "De-attention centroids: %d centres from %d kept descriptors of %d images.",
             mcfg.num_clusters,
