@@ -168,3 +168,44 @@ def test_sigkill_then_resume_is_identical_mask_cache_included(
     for key in ours:
         assert torch.equal(ours[key], theirs[key]), key
     assert _cache(run_dir) == _cache(reference.run_dir)
+
+
+def test_vainf_teacher_sees_the_preprocessed_training_image(
+    labelled_city: Path, tmp_path: Path
+) -> None:
+    from test_vainf_teacher import _checkpoint
+
+    from vpr_bench_deattention.teachers import VainFTeacher
+
+    weights = _checkpoint(tmp_path, 10)
+    registries, method, config = _method_config(
+        ("trainer.teacher=vainf-deeplabv3plus", f"trainer.teacher_weights={weights}")
+    )
+    data = load_training_data(
+        method, registries, config, dataset_name="synthcity", data_root=labelled_city
+    )
+    ctx = TrainContext(
+        model=resolve_model(registries, method, config),
+        loss=registries_loss(registries, method, config),
+        config=config.trainer,
+        train_split=data.train_split,
+        preprocess=registries.models.get(method.model).preprocess,
+        run_dir=tmp_path / "run",
+        seed=config.seed,
+    )
+    engine = Engine(ctx, batch_rows=4)
+    teacher = VainFTeacher(weights, config.model.deatt_categories)
+    paradigm = DeAttentionParadigm(ctx, engine, teacher)
+    seen: list[torch.Tensor] = []
+    keep = teacher.keep
+
+    def spy(path: Path, pixels: torch.Tensor | None) -> torch.Tensor:
+        assert pixels is not None
+        seen.append(pixels)
+        return keep(path, pixels)
+
+    teacher.keep = spy  # type: ignore[method-assign]
+    target = paradigm.target(3, (8, 11))
+    assert torch.equal(seen[0], paradigm.images.load(3))  # ImageNet-normalised, train size
+    assert torch.equal(target, torch.zeros(1, 8, 11))  # sky everywhere -> de-attended
+    assert torch.equal(paradigm.target(3, (8, 11)), target) and len(seen) == 1  # cached

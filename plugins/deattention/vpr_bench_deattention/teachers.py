@@ -9,7 +9,9 @@ tasks/common.py:141-142). Teachers:
   --labels``); occluders (cars, pedestrians) are human + vehicle.
 * ``folder``: precomputed class maps, ``<trainer.teacher_folder>/<image stem>.png`` holding
   Cityscapes train ids (0-18; other values keep).
-* ``vainf-deeplabv3plus``: not available in this version (see the README).
+* ``vainf-deeplabv3plus``: VainF's DeepLabV3+ / MobileNetV2 Cityscapes model
+  (``trainer.teacher_weights``, weights under ``model_state``; :mod:`.deeplab`), run in eval
+  mode on the same ImageNet-normalised training image, argmax over the 19 train ids.
 
 The original silently ran a randomly initialised segmentation head when its checkpoint was
 missing (methods.md C.7 item 7); here a de-attention run without a teacher is refused in one
@@ -38,6 +40,7 @@ __all__ = [
     "MaskCache",
     "SynthCityTeacher",
     "Teacher",
+    "VainFTeacher",
     "build_teacher",
     "mask_target",
     "no_teacher_message",
@@ -66,7 +69,7 @@ class Teacher(Protocol):
     def source_digest(self, image: Path) -> str:
         """Digest of per-image teacher input other than the image (a map file), else ``""``."""
 
-    def keep(self, image: Path, pixels: torch.Tensor) -> torch.Tensor:
+    def keep(self, image: Path, pixels: torch.Tensor | None) -> torch.Tensor:
         """The ``[H, W]`` float32 0/1 keep mask of one image (``pixels``: preprocessed
         ``[3, H, W]``, for teachers that look at the image)."""
 
@@ -96,7 +99,7 @@ class SynthCityTeacher:
         """The class map follows from the image (same render), so nothing extra."""
         return ""
 
-    def keep(self, image: Path, pixels: torch.Tensor) -> torch.Tensor:
+    def keep(self, image: Path, pixels: torch.Tensor | None) -> torch.Tensor:
         """Look the image's class map up in the keep table."""
         from vpr_bench.data import read_synthcity_class_map
 
@@ -149,7 +152,7 @@ class FolderTeacher:
             )
         return path
 
-    def keep(self, image: Path, pixels: torch.Tensor) -> torch.Tensor:
+    def keep(self, image: Path, pixels: torch.Tensor | None) -> torch.Tensor:
         """Look the image's precomputed class map up in the keep table."""
         from PIL import Image
 
@@ -162,9 +165,83 @@ class FolderTeacher:
         self._existing(image)
 
 
+class VainFTeacher:
+    """Keep masks from VainF's DeepLabV3+ / MobileNetV2 Cityscapes model.
+
+    Args:
+        weights: ``best_deeplabv3plus_mobilenet_cityscapes_os16.pth`` (``{"model_state": ...}``).
+        categories: The de-attended categories.
+        device: Where the network runs (bf16 autocast on CUDA; argmax and masks in fp32).
+
+    Raises:
+        DataError: Missing/unsafe file, no ``model_state`` (its keys are listed), or weights
+            that do not fit the architecture (strict key report).
+    """
+
+    needs_pixels = True
+
+    def __init__(
+        self, weights: Path, categories: tuple[str, ...], device: torch.device | str = "cpu"
+    ) -> None:
+        from vpr_bench.weights import compare_keys, safe_load
+        from vpr_bench_deattention.deeplab import build_deeplabv3plus_mobilenet
+
+        payload = safe_load(weights)
+        state = payload.get("model_state") if isinstance(payload, dict) else None
+        if not isinstance(state, dict):
+            keys = ", ".join(map(str, sorted(payload))) if isinstance(payload, dict) else None
+            raise DataError(
+                f"trainer.teacher_weights {weights} is not a VainF DeepLabV3+ checkpoint: "
+                f"expected a dict with 'model_state', found "
+                f"{f'keys {keys}' if keys is not None else type(payload).__name__}; use "
+                "best_deeplabv3plus_mobilenet_cityscapes_os16.pth of VainF/DeepLabV3Plus-Pytorch."
+            )
+        state = {str(k).removeprefix("module."): v for k, v in state.items()}
+        self.net = build_deeplabv3plus_mobilenet()
+        report = compare_keys(self.net.state_dict(), state)
+        if not report.ok:
+            raise report.error(
+                weights,
+                "VainF DeepLabV3+ MobileNetV2 (19 classes, output stride 16)",
+                hint="Use the MobileNetV2 Cityscapes checkpoint (os16), not another backbone.",
+            )
+        self.net.load_state_dict(state)
+        self.device = torch.device(device)
+        self.net.to(self.device).eval().requires_grad_(False)
+        self.table = torch.from_numpy(keep_table("cityscapes", categories))
+        self.identity = hashlib.sha256(
+            f"vainf:{_sha256_file(weights)}:{','.join(sorted(categories))}".encode()
+        ).hexdigest()
+
+    def source_digest(self, image: Path) -> str:
+        """The mask follows from the image and the weights (in the identity)."""
+        return ""
+
+    @torch.no_grad()
+    def keep(self, image: Path, pixels: torch.Tensor | None) -> torch.Tensor:
+        """Segment the preprocessed image, argmax, look the classes up in the keep table."""
+        if pixels is None:
+            raise DataError(f"vainf-deeplabv3plus teacher: no pixels given for {image}.")
+        x = pixels[None].to(self.device)
+        if self.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                logits = self.net(x)
+        else:
+            logits = self.net(x)
+        classes = logits.float().argmax(dim=1)[0].cpu()
+        return self.table[classes]
+
+    def check(self, image: Path) -> None:
+        """Nothing to check per image (the weights were checked when loading)."""
+
+
 def build_teacher(
-    kind: str, categories: tuple[str, ...], folder: str = "", weights: str = ""
-) -> SynthCityTeacher | FolderTeacher:
+    kind: str,
+    categories: tuple[str, ...],
+    folder: str = "",
+    weights: str = "",
+    device: torch.device | str = "cpu",
+) -> SynthCityTeacher | FolderTeacher | VainFTeacher:
     """The teacher named by ``trainer.teacher``.
 
     Raises:
@@ -182,11 +259,14 @@ def build_teacher(
             )
         return FolderTeacher(Path(folder).expanduser(), categories)
     if kind == "vainf-deeplabv3plus":
-        raise ConfigError(
-            "trainer.teacher = vainf-deeplabv3plus is not implemented in this version of the "
-            "plugin; precompute Cityscapes class maps with VainF's DeepLabV3+ MobileNetV2 and "
-            "use trainer.teacher = folder (trainer.teacher_folder), or use synthcity."
-        )
+        if not weights:
+            raise ConfigError(
+                "trainer.teacher = vainf-deeplabv3plus needs trainer.teacher_weights, VainF's "
+                "best_deeplabv3plus_mobilenet_cityscapes_os16.pth (the authors' "
+                "weight_semantic_guidance.tar.gz, https://drive.google.com/file/d/"
+                "10d0hykoqynYZZU9SDJXyKihQ0-TxhWMT)."
+            )
+        return VainFTeacher(Path(weights).expanduser(), categories, device)
     raise ConfigError(
         f"trainer.teacher = {kind!r} is unknown; choose one of: {', '.join(TEACHERS)}."
     )

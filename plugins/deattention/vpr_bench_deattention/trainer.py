@@ -51,6 +51,7 @@ from vpr_bench_deattention.teachers import (
     FolderTeacher,
     MaskCache,
     SynthCityTeacher,
+    VainFTeacher,
     build_teacher,
     image_digest,
     mask_target,
@@ -122,7 +123,7 @@ class DeAttentionParadigm(TupleParadigm):
         self,
         ctx: TrainContext,
         engine: Engine,
-        teacher: SynthCityTeacher | FolderTeacher | None,
+        teacher: SynthCityTeacher | FolderTeacher | VainFTeacher | None,
     ) -> None:
         super().__init__(ctx, engine)
         self.cfg: DeAttentionMiningConfig = ctx.config
@@ -211,7 +212,10 @@ class DeAttentionParadigm(TupleParadigm):
         )
         mask = self.cache.get(key)
         if mask is None:
-            mask = mask_target(self.teacher.keep(path, None), size)
+            pixels = (
+                self.images.load(index) if getattr(self.teacher, "needs_pixels", False) else None
+            )
+            mask = mask_target(self.teacher.keep(path, pixels), size)
             self.cache.put(key, mask)
         self._masks[(index, size)] = mask
         return mask
@@ -333,7 +337,9 @@ def fit(ctx: TrainContext) -> TrainOutcome:
     teacher = None
     if needs_masks:
         categories = tuple(getattr(model.config, "deatt_categories", ()))
-        teacher = build_teacher(cfg.teacher, categories, cfg.teacher_folder, cfg.teacher_weights)
+        teacher = build_teacher(
+            cfg.teacher, categories, cfg.teacher_folder, cfg.teacher_weights, ctx.device
+        )
         first = ctx.train_split.database[0].path
         teacher.check(Path(first))
     engine = Engine(ctx, batch_rows=cfg.tuples_per_step)
