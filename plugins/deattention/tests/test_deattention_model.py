@@ -157,3 +157,27 @@ def test_unknown_category_lists_the_known_ones() -> None:
 def test_regions_are_refused() -> None:
     with pytest.raises(ConfigError, match="no region descriptors"):
         _model()(torch.randn(1, 3, 48, 64, dtype=torch.float64), regions=True)
+
+
+def test_prepare_refuses_a_small_map_before_any_training() -> None:
+    from vpr_bench_deattention.prepare import prepare_deattention
+
+    model = build_deattention_netvlad(
+        DeAttentionConfig(backbone="tiny", num_clusters=8, pretrained=None, train_layers="full")
+    )
+    with pytest.raises(ConfigError, match="at least 32x32 pixels"):
+        prepare_deattention(model, model.config, iter([torch.randn(2, 3, 24, 24)]), seed=0)
+
+
+def test_prepare_runs_netvlads_kmeans() -> None:
+    from vpr_bench_deattention.prepare import prepare_deattention
+
+    cfg = DeAttentionConfig(
+        backbone="tiny", num_clusters=4, pretrained=None, train_layers="full", init_per_image=8
+    )
+    model = build_deattention_netvlad(cfg)
+    before = model.net_vlad.centroids.detach().clone()
+    gen = torch.Generator().manual_seed(0)
+    batches = [torch.randn(4, 3, 48, 64, generator=gen) for _ in range(2)]
+    prepare_deattention(model, cfg, iter(batches), seed=0)
+    assert not torch.equal(model.net_vlad.centroids, before)
