@@ -41,6 +41,8 @@ examples:
   vpr-bench data prepare synthcity --size tiny --root /tmp/city
       writes /tmp/city/synthcity-tiny/
   vpr-bench data check synthcity-test --root /tmp/city/synthcity-tiny
+  vpr-bench data prepare synthcity --labels           also each image's class map, under
+      <city>/labels/ (de-attention's synthcity teacher; images stay the same)
 """
 
 
