@@ -88,6 +88,7 @@ def test_the_quick_profiles_fit_a_cpu() -> None:
         assert config.model.backbone == "tiny" and config.model.num_clusters == 16
         assert (config.trainer.height, config.trainer.width) == (120, 160)
         assert config.train_dataset == "synthcity-train"
+        assert config.trainer.select_metric == "R@1" and config.trainer.scheduler == "none"
     assert _config("deattention", "quick").trainer.teacher == "synthcity"
 
 

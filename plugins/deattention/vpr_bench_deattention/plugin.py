@@ -122,6 +122,7 @@ QUICK_PROFILE: dict[str, Any] = {
     "loss.margin": 0.1,
     "loss.pn_margin": 1.4,
     "trainer.scheduler": "none",
+    "trainer.select_metric": "R@1",
     "trainer.teacher": "synthcity",
     "trainer.mask_weight": 0.1,
     "trainer.mining_descriptor": "plain",
