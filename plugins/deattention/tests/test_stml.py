@@ -28,7 +28,7 @@ def test_value_by_hand() -> None:
     d_qp, d_qn, d_pn = math.sqrt(0.4), math.sqrt(0.8), math.sqrt(0.08)
     active = d_qp + 0.1 - d_qn + 1.4 - d_pn
     assert active == pytest.approx(0.955186, abs=1e-6)
-    assert float(loss) == pytest.approx(active / 2, rel=1e-12)  # mean over the 2 negatives
+    assert float(loss.detach()) == pytest.approx(active / 2, rel=1e-12)  # mean over 2 negatives
 
 
 def test_gradients_by_hand_with_an_inactive_hinge() -> None:
