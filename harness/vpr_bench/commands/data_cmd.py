@@ -41,6 +41,8 @@ examples:
   vpr-bench data prepare synthcity --size tiny --root /tmp/city
       writes /tmp/city/synthcity-tiny/
   vpr-bench data check synthcity-test --root /tmp/city/synthcity-tiny
+  vpr-bench data prepare synthcity --labels           also each image's class map, under
+      <city>/labels/ (de-attention's synthcity teacher; images stay the same)
 """
 
 
@@ -103,6 +105,13 @@ def add_parser(subparsers: Any) -> None:
         help="where to write it (default: $VPR_BENCH_DATA/synthcity or the dataset default)",
     )
     prepare.add_argument("--seed", type=int, default=0, help="render seed (default: 0)")
+    prepare.add_argument(
+        "--labels",
+        action="store_true",
+        help="also write each image's class map (renderer materials incl. sky and occluders) "
+        "under <city>/labels/ as PNG; images and manifest are unchanged, an existing city gets "
+        "its maps added",
+    )
     add_common_options(prepare)
 
 
@@ -159,6 +168,7 @@ def _prepare(args: argparse.Namespace, ctx: CliContext) -> int:
         f"Pass a folder you can write to with --root DIR (synthcity-{args.size}/ goes inside it).",
     )
 
-    written = prepare(root, args.size, seed=args.seed)
-    ctx.print(f"synthcity ({args.size}, seed {args.seed}) written to {written}")
+    written = prepare(root, args.size, seed=args.seed, labels=args.labels)
+    with_labels = " with class maps" if args.labels else ""
+    ctx.print(f"synthcity ({args.size}, seed {args.seed}){with_labels} written to {written}")
     return 0

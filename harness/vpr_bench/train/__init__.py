@@ -22,6 +22,8 @@ Most trainers describe *what* to train on and let the :class:`Engine` run the lo
   :func:`select_difficult_positives` (SFRS's k-reciprocal re-ranking and difficult positives),
   :class:`ColorJitter`, :func:`gather_sharded` and :func:`unwrap` (DDP),
   :func:`seed_everything`.
+* :class:`TupleParadigm` and :func:`round_seed`: the ``triplet-mining`` trainer's paradigm
+  (cache refresh, mined tuples, triplet-style loss) for trainers that extend it.
 * The built-in triplet loss (:class:`TripletLoss`, :class:`TripletConfig`) that tuple losses
   build on.
 * Running a method: :func:`load_training_data` and :func:`train_method` (what
@@ -71,7 +73,7 @@ if TYPE_CHECKING:
         restore_rng_state,
         save_train_state,
     )
-    from vpr_bench.train.tuples import TripletMiningConfig
+    from vpr_bench.train.tuples import TripletMiningConfig, TupleParadigm, round_seed
 
 _EXPORTS: dict[str, str] = {
     "TripletConfig": "vpr_bench.builtin.triplet",
@@ -109,6 +111,8 @@ _EXPORTS: dict[str, str] = {
     "load_train_state": "vpr_bench.train.state",
     "restore_rng_state": "vpr_bench.train.state",
     "save_train_state": "vpr_bench.train.state",
+    "TupleParadigm": "vpr_bench.train.tuples",
+    "round_seed": "vpr_bench.train.tuples",
 }
 
 __all__ = [
@@ -147,6 +151,8 @@ __all__ = [
     "load_train_state",
     "restore_rng_state",
     "save_train_state",
+    "TupleParadigm",
+    "round_seed",
 ]
 
 

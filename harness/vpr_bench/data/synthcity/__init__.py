@@ -44,11 +44,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from vpr_bench.data.synthcity.labels import CLASS_NAMES, read_class_map
 from vpr_bench.data.synthcity.sizes import SIZES, District, SynthCitySize
 from vpr_bench.errors import DataError, UsageError
 from vpr_bench.timing import phase
 
-__all__ = ["SIZES", "District", "SynthCitySize", "folder_name", "prepare", "read_manifest"]
+__all__ = [
+    "CLASS_NAMES",
+    "SIZES",
+    "District",
+    "SynthCitySize",
+    "folder_name",
+    "has_labels",
+    "prepare",
+    "read_class_map",
+    "read_manifest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +90,22 @@ def _matches(manifest: dict[str, Any] | None, size: str, seed: int) -> bool:
     )
 
 
-def prepare(root: Path, size: str = "small", seed: int = 0, progress: bool = True) -> Path:
+def has_labels(folder: Path) -> bool:
+    """Whether a generated city folder holds the complete class maps of its images."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return False
+    try:
+        data = json.loads((Path(folder) / "labels" / "labels.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    keys = ("generator", "generator_version", "size", "seed")
+    return isinstance(data, dict) and all(data.get(k) == manifest.get(k) for k in keys)
+
+
+def prepare(
+    root: Path, size: str = "small", seed: int = 0, progress: bool = True, labels: bool = False
+) -> Path:
     """Generate the city of ``size`` under ``root`` (or reuse a complete earlier generation).
 
     Args:
@@ -87,6 +113,8 @@ def prepare(root: Path, size: str = "small", seed: int = 0, progress: bool = Tru
         size: A key of :data:`SIZES` (``"tiny"`` for tests, ``"small"`` for the demo).
         seed: The city seed; the same seed gives byte-identical files.
         progress: Show a progress bar while rendering (terminal only).
+        labels: Also write each image's class map (:mod:`.labels`); a reused city without them
+            gets them added, its images untouched.
 
     Returns:
         The dataset folder.
@@ -100,13 +128,16 @@ def prepare(root: Path, size: str = "small", seed: int = 0, progress: bool = Tru
         raise UsageError(
             f"Unknown synthcity size {size!r}; valid sizes: {', '.join(sorted(SIZES))}."
         )
-    from vpr_bench.data.synthcity.writer import GENERATOR, generate
+    from vpr_bench.data.synthcity.writer import GENERATOR, generate, generate_labels
 
     root = Path(root).expanduser()
     target = root / folder_name(size)
     existing = read_manifest(target)
     if _matches(existing, size, seed):
         log.info("synthcity: reusing %s (manifest matches size %s, seed %d)", target, size, seed)
+        if labels and not has_labels(target):
+            count = generate_labels(target, SIZES[size], seed)
+            log.info("synthcity: wrote %d class maps to %s/labels", count, target)
         return target
     if target.exists() and (existing is None or existing.get("generator") != GENERATOR):
         raise DataError(
@@ -118,9 +149,9 @@ def prepare(root: Path, size: str = "small", seed: int = 0, progress: bool = Tru
     made = [folder for folder in (root, *root.parents) if not folder.exists()]
     try:
         with phase("generate"):
-            manifest = generate(generate_into, SIZES[size], seed, progress=progress)
+            manifest = generate(generate_into, SIZES[size], seed, progress=progress, labels=labels)
     except OSError as exc:
-        if _matches(read_manifest(target), size, seed):  # another process finished first
+        if _matches(read_manifest(target), size, seed) and (not labels or has_labels(target)):
             log.info("synthcity: %s was generated concurrently; using it", target)
             return target
         for folder in made:  # deepest first; only folders this call made, and only if empty

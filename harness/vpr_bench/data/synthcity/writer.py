@@ -26,6 +26,12 @@ import numpy as np
 from vpr_bench.atomic import atomic_write_json, current_umask
 from vpr_bench.data.synthcity.conditions import add_occluders, apply_condition, finish
 from vpr_bench.data.synthcity.facade import build_facade
+from vpr_bench.data.synthcity.labels import (
+    LABELS_DIR,
+    LABELS_MANIFEST,
+    encode_class_map,
+    labels_manifest,
+)
 from vpr_bench.data.synthcity.layout import (
     UTM_LETTER,
     UTM_ZONE,
@@ -38,7 +44,15 @@ from vpr_bench.data.synthcity.render import render_view
 from vpr_bench.data.synthcity.sizes import SynthCitySize
 from vpr_bench.data.synthcity.utm import utm_to_latlon
 
-__all__ = ["GENERATOR", "GENERATOR_VERSION", "JPEG_QUALITY", "generate", "vg_name"]
+__all__ = [
+    "GENERATOR",
+    "GENERATOR_VERSION",
+    "JPEG_QUALITY",
+    "generate",
+    "generate_labels",
+    "label_rel",
+    "vg_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,41 +95,67 @@ def _jpeg(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _pose_files(seed: int, size: SynthCitySize, side: Side, pose: Pose, facade: Any) -> Rendered:
+def _pose_files(
+    seed: int,
+    size: SynthCitySize,
+    side: Side,
+    pose: Pose,
+    facade: Any,
+    labels: bool = False,
+    images: bool = True,
+) -> Rendered:
     rng = np.random.default_rng([seed, pose.seed, 0x1A6E])
     view = render_view(facade, pose, size.height, size.width)
     if pose.occluders:
         add_occluders(view, rng)
+    label_png = encode_class_map(view.label) if labels else b""
     easting, northing = side.position(pose.s, pose.distance)
     heading = side.heading + pose.yaw
     files: Rendered = []
     for condition in pose.conditions:
-        pixels = finish(apply_condition(view, condition, rng), condition, rng)
         if pose.role == "pairs":
             name = vg_name(easting, northing, pose.place_id, heading, PAIR_NOTE)
             rel = f"images/{pose.split}/pairs/{condition}/{name}"
         else:
             name = vg_name(easting, northing, pose.place_id, heading, condition)
             rel = f"images/{pose.split}/{pose.role}/{name}"
-        files.append((rel, _jpeg(pixels)))
+        if images:
+            pixels = finish(apply_condition(view, condition, rng), condition, rng)
+            files.append((rel, _jpeg(pixels)))
+        if labels:  # the same map for every condition of a pose (the geometry is the same)
+            files.append((label_rel(rel), label_png))
     return files
 
 
-def render_side(job: tuple[int, SynthCitySize, Side, tuple[Pose, ...]]) -> Rendered:
-    """Render every pose of one side (a worker task; the facade is drawn once per side)."""
-    seed, size, side, poses = job
+def label_rel(image_rel: str) -> str:
+    """The relative path of an image's class map (``images/...jpg`` -> ``labels/...png``)."""
+    stem = image_rel.removeprefix("images/").removesuffix(".jpg")
+    return f"{LABELS_DIR}/{stem}.png"
+
+
+def render_side(job: tuple[Any, ...]) -> Rendered:
+    """Render every pose of one side (a worker task; the facade is drawn once per side).
+
+    ``job`` is ``(seed, size, side, poses)`` plus optionally ``labels`` (also return each
+    image's class map) and ``images`` (False: class maps only, no condition is rendered).
+    """
+    seed, size, side, poses = job[:4]
+    labels = bool(job[4]) if len(job) > 4 else False
+    images = bool(job[5]) if len(job) > 5 else True
     facade = build_facade(seed, side.index, side.length)
     files: Rendered = []
     for pose in poses:
-        files += _pose_files(seed, size, side, pose, facade)
+        files += _pose_files(seed, size, side, pose, facade, labels, images)
     return files
 
 
-def _jobs(plan: StreetPlan, seed: int, size: SynthCitySize) -> list[Any]:
+def _jobs(
+    plan: StreetPlan, seed: int, size: SynthCitySize, labels: bool = False, images: bool = True
+) -> list[Any]:
     by_side: dict[int, list[Pose]] = {}
     for pose in plan.poses:
         by_side.setdefault(pose.side, []).append(pose)
-    return [(seed, size, plan.sides[i], tuple(by_side[i])) for i in sorted(by_side)]
+    return [(seed, size, plan.sides[i], tuple(by_side[i]), labels, images) for i in sorted(by_side)]
 
 
 def _results(jobs: list[Any], workers: int) -> Iterator[Rendered]:
@@ -148,7 +188,9 @@ def _count(rel: str) -> tuple[str, str, str]:
     return parts[1], parts[2], parts[-1].split("@")[14]
 
 
-def generate(target: Path, size: SynthCitySize, seed: int, progress: bool = True) -> dict[str, Any]:
+def generate(
+    target: Path, size: SynthCitySize, seed: int, progress: bool = True, labels: bool = False
+) -> dict[str, Any]:
     """Render the city of ``size`` and ``seed`` into ``target`` atomically.
 
     Args:
@@ -156,6 +198,8 @@ def generate(target: Path, size: SynthCitySize, seed: int, progress: bool = True
         size: The size to generate.
         seed: The city seed.
         progress: Show progress (a bar on a terminal, else one log line at the end).
+        labels: Also write each image's class map under ``labels/`` (:mod:`.labels`); the
+            images and the manifest are the same either way.
 
     Returns:
         The manifest written to ``target/manifest.json``.
@@ -163,24 +207,30 @@ def generate(target: Path, size: SynthCitySize, seed: int, progress: bool = True
     from vpr_bench.progress import progress as show_progress
 
     plan = plan_city(size, seed)
-    jobs = _jobs(plan, seed, size)
+    jobs = _jobs(plan, seed, size, labels)
     total = sum(len(pose.conditions) for pose in plan.poses)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     tmp.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would ignore the umask
     digests: dict[str, bytes] = {}
+    label_digests: dict[str, bytes] = {}
     counts: Counter[tuple[str, str, str]] = Counter()
     try:
         bar = show_progress(total, f"synthcity-{size.name}", "img", enabled=progress)
         with bar:
             for files in _results(jobs, size.workers):
+                images = 0
                 for rel, data in files:
-                    if rel in digests:
+                    is_label = rel.startswith(f"{LABELS_DIR}/")
+                    seen = label_digests if is_label else digests
+                    if rel in seen:
                         raise RuntimeError(f"synthcity generated {rel} twice (a generator bug).")
                     _write_file(tmp / rel, data)
-                    digests[rel] = hashlib.sha256(data).digest()
-                    counts[_count(rel)] += 1
-                bar.update(len(files))
+                    seen[rel] = hashlib.sha256(data).digest()
+                    if not is_label:
+                        counts[_count(rel)] += 1
+                        images += 1
+                bar.update(images)
         manifest = {
             "generator": GENERATOR,
             "generator_version": GENERATOR_VERSION,
@@ -195,6 +245,8 @@ def generate(target: Path, size: SynthCitySize, seed: int, progress: bool = True
         # One sync() for all images instead of thousands of fsync() calls (seconds saved); the
         # manifest is then written atomically and the folder renamed into place.
         os.sync()
+        if labels:
+            _write_labels_manifest(tmp / LABELS_DIR, size, seed, label_digests)
         atomic_write_json(tmp / "manifest.json", manifest)
         os.replace(tmp, target)
     except BaseException:
@@ -202,6 +254,57 @@ def generate(target: Path, size: SynthCitySize, seed: int, progress: bool = True
         raise
     _fsync_dir(target.parent)
     return manifest
+
+
+def _write_labels_manifest(
+    folder: Path, size: SynthCitySize, seed: int, digests: dict[str, bytes]
+) -> None:
+    content = labels_manifest(
+        GENERATOR, GENERATOR_VERSION, size.name, seed, len(digests), combined_sha256(digests)
+    )
+    atomic_write_json(folder / LABELS_MANIFEST, content)
+
+
+def generate_labels(target: Path, size: SynthCitySize, seed: int) -> int:
+    """Add the class maps to a generated city (the images are left untouched), atomically.
+
+    The maps are rendered into a hidden folder beside ``target/labels`` and moved into place
+    with ``os.replace`` once all of them and ``labels.json`` are written.
+
+    Args:
+        target: A complete city folder of ``size`` and ``seed`` (its manifest matches).
+        size: Its size.
+        seed: Its seed.
+
+    Returns:
+        The number of class maps written.
+    """
+    plan = plan_city(size, seed)
+    jobs = _jobs(plan, seed, size, labels=True, images=False)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{LABELS_DIR}.", suffix=".partial", dir=target))
+    tmp.chmod(0o777 & ~current_umask())
+    digests: dict[str, bytes] = {}
+    try:
+        for files in _results(jobs, size.workers):
+            for rel, data in files:
+                if rel in digests:
+                    raise RuntimeError(f"synthcity generated {rel} twice (a generator bug).")
+                _write_file(tmp / rel.removeprefix(f"{LABELS_DIR}/"), data)
+                digests[rel] = hashlib.sha256(data).digest()
+        os.sync()
+        _write_labels_manifest(tmp, size, seed, digests)
+        final = target / LABELS_DIR
+        if final.exists():  # an incomplete or stale earlier set
+            old = Path(tempfile.mkdtemp(prefix=f".{LABELS_DIR}.", suffix=".old", dir=target))
+            os.rmdir(old)
+            os.replace(final, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(target)
+    return len(digests)
 
 
 def _nested(counts: Counter[tuple[str, str, str]]) -> dict[str, dict[str, dict[str, int]]]:
