@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vpr_bench import bounded
 from vpr_bench.errors import ConfigError
 
 __all__ = ["BACKBONES", "NORMALIZERS", "DaCoConfig", "normalizer_stats"]
@@ -41,9 +42,9 @@ class DaCoConfig:
     """
 
     backbone: str = "resnet50"
-    tiny_width: int = 16
-    hidden_dim: int = 512
-    proj_dim: int = 2048
+    tiny_width: int = bounded(16, ge=1)
+    hidden_dim: int = bounded(512, ge=1)
+    proj_dim: int = bounded(2048, ge=1)
     normalizer: str = "imagenet"
 
 

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vpr_bench import bounded
 from vpr_bench.errors import ConfigError
 
 __all__ = [
@@ -107,7 +108,7 @@ class SimCLRConfig:
         temperature: Softmax temperature (DaCo main.py:102: 0.1).
     """
 
-    temperature: float = 0.1
+    temperature: float = bounded(0.1, gt=0)
 
 
 class SimCLRLoss(nn.Module):
@@ -136,8 +137,8 @@ class DaCoLossConfig:
         lamda: Weight of the cross-domain ("soft constraint") terms (main.py:108: 0.8).
     """
 
-    temperature: float = 0.1
-    lamda: float = 0.8
+    temperature: float = bounded(0.1, gt=0)
+    lamda: float = bounded(0.8, ge=0)
 
 
 class DaCoLoss(nn.Module):
@@ -216,10 +217,10 @@ class MoCoConfig:
         momentum: Key encoder momentum (README "Benchmarks": 0.999).
     """
 
-    temperature: float = 0.1
-    negs: int = 4096
-    dim: int = 0
-    momentum: float = 0.999
+    temperature: float = bounded(0.1, gt=0)
+    negs: int = bounded(4096, ge=1)
+    dim: int = bounded(0, ge=0)
+    momentum: float = bounded(0.999, ge=0, lt=1)
 
 
 class MoCoLoss(nn.Module):
@@ -293,11 +294,11 @@ class NPIDConfig:
             it to its first batch (items 0..B-1).
     """
 
-    temperature: float = 0.1
-    negs: int = 4096
-    dim: int = 0
-    momentum: float = 0.5
-    bank_size: int = 0
+    temperature: float = bounded(0.1, gt=0)
+    negs: int = bounded(4096, ge=1)
+    dim: int = bounded(0, ge=0)
+    momentum: float = bounded(0.5, ge=0, le=1)
+    bank_size: int = bounded(0, ge=0)
 
 
 class NPIDLoss(nn.Module):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -71,11 +71,11 @@ class DaCoViewsConfig(LoopConfig):
     iterations: int = bounded(0, ge=0)
     crop: int = bounded(256, ge=1)
     crop_width: int = bounded(0, ge=0)
-    crop_scale: tuple[float, float] = (0.2, 1.0)
-    view_jitter: tuple[float, float, float, float] = field(default=(0.4, 0.4, 0.4, 0.1))
-    jitter_p: float = 0.8
-    gray_p: float = 0.2
-    flip_p: float = 0.5
+    crop_scale: tuple[float, float] = bounded((0.2, 1.0), gt=0, le=1)
+    view_jitter: tuple[float, float, float, float] = bounded((0.4, 0.4, 0.4, 0.1), ge=0)
+    jitter_p: float = bounded(0.8, ge=0, le=1)
+    gray_p: float = bounded(0.2, ge=0, le=1)
+    flip_p: float = bounded(0.5, ge=0, le=1)
     batched_augment: bool = False
 
     def __post_init__(self) -> None:

@@ -147,7 +147,8 @@ def test_sigkill_then_resume_is_identical_mask_cache_included(
     reference: Any = train(labelled_city, tmp_path / "reference")
     assert [h["epoch"] for h in reference.history] == [1, 2]
     runs, marker = tmp_path / "killed", tmp_path / "paused"
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    threads = str(torch.get_num_threads())  # the reference's, so the kernels sum alike
+    env = {**os.environ, "PYTHONHASHSEED": "0", "VPR_BENCH_TEST_THREADS": threads}
     cmd = [sys.executable, str(HERE / "_kill_target.py"), str(labelled_city)]
     proc = subprocess.Popen([*cmd, str(runs), f"12:{marker}"], env=env)
     deadline = time.monotonic() + 120

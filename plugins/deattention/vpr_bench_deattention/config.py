@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vpr_bench import bounded
 from vpr_bench.errors import ConfigError
 from vpr_bench_netvlad.config import NetVLADConfig
 
@@ -44,7 +45,7 @@ class DeAttentionConfig(NetVLADConfig):
     train_layers: str = "conv3"
     deattention: bool = True
     se: bool = True
-    se_reduction: int = 16
+    se_reduction: int = bounded(16, ge=1)
     deatt_categories: tuple[str, ...] = field(default=("human", "vehicle", "sky"))
 
     def __post_init__(self) -> None:
