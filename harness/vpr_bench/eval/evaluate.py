@@ -169,25 +169,28 @@ def evaluate(job: EvalJob) -> EvalResult | None:
                 )
             ]
         )
-    with phase("extract"):
-        db = extract_with_stats(
-            model,
-            [r.path for r in geo.database],
-            protocol.db_resize,
-            pre,
-            desc="database",
-            domains=db_domains,
-            **options,
-        )
-        qs = extract_with_stats(
-            model,
-            [r.path for r in geo.queries],
-            protocol.query_resize,
-            pre,
-            desc="queries",
-            domains=q_domains,
-            **options,
-        )
+    sides = (
+        (geo.database, protocol.db_resize, "database", db_domains),
+        (geo.queries, protocol.query_resize, "queries", q_domains),
+    )
+
+    def extract_both(net: Any, stage: str, opts: dict[str, Any]) -> list[Any]:
+        """Database then query descriptors of ``net`` (with extraction statistics)."""
+        with phase("extract"):
+            return [
+                extract_with_stats(
+                    net,
+                    [r.path for r in images],
+                    policy,
+                    pre,
+                    desc=f"{name}{stage}",
+                    domains=domains,
+                    **opts,
+                )
+                for images, policy, name, domains in sides
+            ]
+
+    db, qs = extract_both(model, "", options)
     if not distributed.is_main_process():
         return None
     db_desc, q_desc = db.descriptors, qs.descriptors
@@ -249,25 +252,7 @@ def evaluate(job: EvalJob) -> EvalResult | None:
             else None
         )
         second_options = {**options, "cache": second_cache}
-        with phase("extract"):
-            db2 = extract_with_stats(
-                second_model,
-                [r.path for r in geo.database],
-                protocol.db_resize,
-                pre,
-                desc="database (second stage)",
-                domains=db_domains,
-                **second_options,
-            )
-            qs2 = extract_with_stats(
-                second_model,
-                [r.path for r in geo.queries],
-                protocol.query_resize,
-                pre,
-                desc="queries (second stage)",
-                domains=q_domains,
-                **second_options,
-            )
+        db2, qs2 = extract_both(second_model, " (second stage)", second_options)
         extractions += [db2, qs2]
         start = time.perf_counter()
         with phase("search"):
