@@ -101,6 +101,10 @@ def test_every_plot_kind_has_readable_tick_labels(
     for kind, fig in section_figures(rows, "synthcity-test"):  # drawn in the pages' style
         FigureCanvasAgg(fig).draw()
         assert _tick_problems(fig) == [], kind
+        (ax,) = fig.axes
+        legend = ax.get_legend().get_window_extent()
+        assert not legend.overlaps(ax.get_window_extent()), f"{kind}: legend over the data"
+        assert legend.x0 >= 0 and legend.y0 >= 0, f"{kind}: legend cut off"
         kinds.append(kind)
     assert kinds == ["recall", "conditions", "speed"]
 

@@ -170,7 +170,7 @@ def _recall(ax: Any, rows: pd.DataFrame) -> None:
     ax.set_xlabel("N")
     ax.set_ylabel("R@N (%)")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7)
+    _legend_below(ax)
 
 
 def _conditions(ax: Any, rows: pd.DataFrame) -> None:
@@ -187,7 +187,7 @@ def _conditions(ax: Any, rows: pd.DataFrame) -> None:
     ax.set_xticklabels([_short(c, 16) for c in conditions])
     ax.set_ylabel(f"{PRIMARY_METRIC} (%)")
     ax.set_ylim(0, 100)
-    ax.legend(loc="upper right", fontsize=7)
+    _legend_below(ax)
 
 
 def _speed(ax: Any, rows: pd.DataFrame) -> None:
@@ -206,7 +206,31 @@ def _speed(ax: Any, rows: pd.DataFrame) -> None:
     ax.set_xlabel("extraction images/s (log scale)")
     ax.set_ylabel(f"{PRIMARY_METRIC} (%)")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7)
+    _legend_below(ax)
+
+
+def _legend_below(ax: Any) -> None:
+    """The legend under the axes, never over a point, a curve or a bar.
+
+    The figure grows by one line per legend row, so the plotting area keeps its height; two
+    columns when every label is short enough to share a line.
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    columns = 2 if max(len(label) for label in labels) <= 48 else 1
+    rows = -(-len(labels) // columns)
+    fig = ax.figure
+    fig.set_size_inches(FIGSIZE[0], FIGSIZE[1] + 0.16 * rows + 0.2)
+    ax.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.13),
+        ncol=columns,
+        fontsize=7,
+        frameon=False,
+    )
 
 
 def _no_minor_labels(ax: Any) -> None:
