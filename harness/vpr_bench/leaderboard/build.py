@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from vpr_bench.atomic import NO_SPACE, atomic_write_many
 from vpr_bench.errors import VprBenchError
 from vpr_bench.leaderboard.collect import (
-    SECTION_KEYS,
     RecordProblem,
     collect_records,
     records_frame,
@@ -24,7 +23,12 @@ from vpr_bench.leaderboard.collect import (
 from vpr_bench.leaderboard.escape import safe_stem
 from vpr_bench.leaderboard.paper import add_paper_rows, paper_entries
 from vpr_bench.leaderboard.plots import plan_plots, section_plots
-from vpr_bench.leaderboard.render import GENERATED_MARKER, render_benchmark, section_stem, sort_rows
+from vpr_bench.leaderboard.render import (
+    GENERATED_MARKER,
+    render_benchmark,
+    section_stem,
+    table_sections,
+)
 from vpr_bench.leaderboard.seeds import group_seeds
 
 if TYPE_CHECKING:
@@ -123,14 +127,11 @@ def build_leaderboards(
         )
         result.files[f"{safe_stem(benchmark)}.md"] = page.encode("utf-8")
         if plots and len(rows):
-            for _, section in rows.drop_duplicates(subset=list(SECTION_KEYS)).iterrows():
-                mask = (rows[list(SECTION_KEYS)] == section[list(SECTION_KEYS)]).all(axis=1)
+            for section, table_rows in table_sections(rows):
                 title = (
                     f"{benchmark} · {section['protocol_name']}@v{int(section['protocol_version'])}"
                 )
-                result.files.update(
-                    section_plots(sort_rows(rows[mask]), section_stem(section), title)
-                )
+                result.files.update(section_plots(table_rows, section_stem(section), title))
     if html_dir is not None:
         from vpr_bench.leaderboard.html import SITE_DIR, render_site
 

@@ -19,34 +19,29 @@ from __future__ import annotations
 import html
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vpr_bench.leaderboard.collect import SECTION_KEYS
 from vpr_bench.leaderboard.escape import safe_stem
 from vpr_bench.leaderboard.paper import PRIMARY_METRIC
 from vpr_bench.leaderboard.render import (
     DAGGER,
+    PlotPlanner,
     metric_columns,
     protocol_settings,
     section_stem,
     section_title,
-    sort_rows,
+    table_sections,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SITE_DIR", "SITE_FILES", "render_site"]
+__all__ = ["SITE_DIR", "render_site", "site_files_on_disk"]
 
 SITE_DIR = "site"
 """The site's folder inside the leaderboard output folder."""
-
-SITE_FILES = ("site.css", "site.js")
-"""The static files every site has besides its pages."""
-
-PlotPlanner = Callable[["pd.DataFrame"], Sequence[tuple[str, str]]]
 
 
 def _e(text: object) -> str:
@@ -190,16 +185,8 @@ def benchmark_page(
     plan_plots: PlotPlanner | None,
 ) -> str:
     """The HTML page of one benchmark (see the module docstring)."""
-    sections = (
-        rows.drop_duplicates(subset=list(SECTION_KEYS)).sort_values(
-            by=list(SECTION_KEYS), kind="mergesort"
-        )
-        if len(rows)
-        else rows
-    )
-    protocols = sorted(
-        {f"{s['protocol_name']}@v{int(s['protocol_version'])}" for _, s in sections.iterrows()}
-    )
+    tables = table_sections(rows)
+    protocols = sorted({f"{s['protocol_name']}@v{int(s['protocol_version'])}" for s, _ in tables})
     trained = sorted({str(t) for t in rows["trained_on"] if t}) if len(rows) else []
     parts = [
         '<nav><a href="index.html">All benchmarks</a></nav>',
@@ -215,9 +202,7 @@ def benchmark_page(
         f'<label>Trained on <select id="filter-trained"><option value="">all</option>'
         f"{_options(trained)}</select></label></form>",
     ]
-    for _, section in sections.iterrows():
-        mask = (rows[list(SECTION_KEYS)] == section[list(SECTION_KEYS)]).all(axis=1)
-        table_rows = sort_rows(rows[mask])
+    for section, table_rows in tables:
         protocol = f"{section['protocol_name']}@v{int(section['protocol_version'])}"
         settings, notes = protocol_settings(section["protocol"], str(section["protocol_digest"]))
         anchor = safe_stem(section_stem(section))
@@ -281,9 +266,9 @@ def render_site(
             benchmark, rows, site_dir=site_dir, command=command, plan_plots=plan_plots
         )
         files[f"{SITE_DIR}/{safe_stem(benchmark)}.html"] = page
-        tables = len(rows.drop_duplicates(subset=list(SECTION_KEYS))) if len(rows) else 0
+        count = len(table_sections(rows))
         ours = int((rows["kind"] == "ours").sum()) if len(rows) else 0
-        summaries.append((benchmark, tables, ours))
+        summaries.append((benchmark, count, ours))
     files[f"{SITE_DIR}/index.html"] = index_page(summaries, command)
     files[f"{SITE_DIR}/site.js"] = _asset("site.js")
     files[f"{SITE_DIR}/site.css"] = _asset("site.css")

@@ -26,6 +26,7 @@ __all__ = [
     "render_benchmark",
     "section_stem",
     "section_title",
+    "table_sections",
     "sort_rows",
 ]
 
@@ -77,6 +78,22 @@ def _data_label(section: Any) -> str:
     if not digest:
         return "unidentified data"
     return f"{name} {digest[:8]}" if name else digest[:8]
+
+
+def table_sections(rows: pd.DataFrame) -> list[tuple[Any, pd.DataFrame]]:
+    """One ``(section, table rows)`` pair per table of a page, sorted by :data:`SECTION_KEYS`.
+
+    ``section`` is the first row of the table (its section keys identify it); the table's rows
+    are sorted as on the page (:func:`sort_rows`).
+    """
+    if not len(rows):
+        return []
+    keys = list(SECTION_KEYS)
+    sections = rows.drop_duplicates(subset=keys).sort_values(by=keys, kind="mergesort")
+    return [
+        (section, sort_rows(rows[(rows[keys] == section[keys]).all(axis=1)]))
+        for _, section in sections.iterrows()
+    ]
 
 
 def section_title(section: Any) -> str:
@@ -240,17 +257,9 @@ def render_benchmark(
         "numbers, not runs. Percentages have one decimal; a row of n seeds shows the mean ± "
         "the standard deviation over its seeds (n − 1 in the denominator).",
     ]
-    sections = (
-        rows.drop_duplicates(subset=list(SECTION_KEYS)).sort_values(
-            by=list(SECTION_KEYS), kind="mergesort"
-        )
-        if len(rows)
-        else rows
-    )
-    headings = [section_title(s) for _, s in sections.iterrows()]
-    for (_, section), title in zip(sections.iterrows(), headings, strict=True):
-        mask = (rows[list(SECTION_KEYS)] == section[list(SECTION_KEYS)]).all(axis=1)
-        table_rows = sort_rows(rows[mask])
+    tables = table_sections(rows)
+    headings = [section_title(section) for section, _ in tables]
+    for (section, table_rows), title in zip(tables, headings, strict=True):
         digest = str(section["protocol_digest"])
         heading = f"## {escape_markdown_cell(title)}"
         if headings.count(title) > 1:  # same name@vN on the same data, different settings
