@@ -32,6 +32,11 @@ class TinyGeMConfig:
         gem_p: Initial GeM exponent (trainable).
         norm: ``"batch"`` (BatchNorm after each conv, the default) or ``"none"`` (plain conv
             layers with bias, the original tiny net).
+        stem_norm: Normalisation after the first conv layer: ``"same"`` (as ``norm``) or
+            ``"instance"`` (InstanceNorm with a learnt scale and shift, as IBN-Net puts in its
+            shallow layers: it divides out each image's own brightness and contrast per
+            feature channel, so a dim dusk or rain image reaches the next layers at the scale
+            of a day image; see :mod:`vpr_bench.builtin.tiny_model`'s notes).
         seed: Seed of the weight initialisation (None: the global torch RNG).
     """
 
@@ -39,6 +44,7 @@ class TinyGeMConfig:
     dim: int = bounded(64, ge=0)
     gem_p: float = bounded(3.0, gt=0)
     norm: str = "batch"
+    stem_norm: str = "same"
     seed: int | None = bounded(0, ge=0)
 
 
@@ -65,13 +71,25 @@ class TinyGeM(nn.Module):
             raise ValueError("TinyGeMConfig: width must be >= 1 and dim >= 0.")
         if config.norm not in ("batch", "none"):
             raise ValueError(f"TinyGeMConfig: norm must be 'batch' or 'none', got {config.norm!r}.")
+        if config.stem_norm not in ("same", "instance"):
+            raise ValueError(
+                f"TinyGeMConfig: stem_norm must be 'same' or 'instance', got {config.stem_norm!r}."
+            )
         w = config.width
-        batch_norm = config.norm == "batch"
         layers: list[nn.Module] = []
-        for c_in, c_out, stride in ((3, w, 1), (w, 2 * w, 2), (2 * w, 4 * w, 2), (4 * w, 4 * w, 2)):
-            layers.append(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=not batch_norm))
-            if batch_norm:
+        plan = ((3, w, 1), (w, 2 * w, 2), (2 * w, 4 * w, 2), (4 * w, 4 * w, 2))
+        for index, (c_in, c_out, stride) in enumerate(plan):
+            norm = config.norm
+            if index == 0 and config.stem_norm == "instance":
+                norm = "instance"
+            conv = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=norm == "none")
+            layers.append(conv)
+            if norm == "batch":
                 layers.append(nn.BatchNorm2d(c_out))
+            elif norm == "instance":
+                # Affine parameters start at 1 and 0: no random draw, so the conv weights
+                # are the same tensors as in the BatchNorm trunk of the same seed.
+                layers.append(nn.InstanceNorm2d(c_out, affine=True))
             layers.append(nn.ReLU(inplace=True))
         self.features = nn.Sequential(*layers)
         self.pool = GeM(config.gem_p)

@@ -113,6 +113,8 @@ def test_config_errors() -> None:
         NetVLADConfig(num_clusters=0)
     with pytest.raises(ConfigError, match="train_layers = 'conv6'"):
         NetVLADConfig(train_layers="conv6")
+    with pytest.raises(ConfigError, match="tiny_stem_norm = 'group'.*batch, instance"):
+        NetVLADConfig(tiny_stem_norm="group")
     for name in ("init_images", "init_per_image", "init_iters"):
         with pytest.raises(ConfigError, match=rf"model\.{name} = 0 is out of range.*>= 1"):
             NetVLADConfig(**{name: 0})
@@ -124,3 +126,27 @@ def test_forward_rejects_non_rgb() -> None:
     )
     with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):
         model(torch.zeros(1, 1, 8, 8))
+
+
+def test_instance_stem_divides_out_image_brightness() -> None:
+    """The quick profile's tiny trunk: InstanceNorm after conv 1, BatchNorm after the others.
+
+    Its conv weights are the BatchNorm trunk's of the same seed, and after the stem a dimmed
+    image (every pixel times 0.3, as dusk or night does) gives the features of the bright one,
+    where the BatchNorm stem passes on 0.3 of them.
+    """
+    batch = build_trunk("tiny", None, 4, seed=3).module
+    inst = build_trunk("tiny", None, 4, seed=3, tiny_stem_norm="instance").module
+    assert isinstance(inst[1], nn.InstanceNorm2d) and inst[1].affine
+    assert [type(m) for m in inst[4:]] == [type(m) for m in batch[4:]]
+    for key, value in batch.state_dict().items():
+        if key.startswith("0.") or not key.startswith("1."):
+            assert torch.equal(value, inst.state_dict()[key]), key
+    image = torch.rand(2, 3, 24, 32) * 255.0
+    inst.eval()
+    batch.eval()
+    with torch.no_grad():
+        bright, dim = inst[:3](image), inst[:3](0.3 * image)
+        torch.testing.assert_close(dim, bright, atol=1e-3, rtol=1e-3)
+        ratio = batch[:3](0.3 * image).sum() / batch[:3](image).sum()
+    assert abs(float(ratio) - 0.3) < 1e-3

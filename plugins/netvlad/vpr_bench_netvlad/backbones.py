@@ -146,14 +146,21 @@ def _resnet(arch: str, cut: str) -> tuple[nn.Sequential, tuple[str, ...]]:
     return trunk, ("", "base.")
 
 
-def _tiny(width: int) -> tuple[nn.Sequential, tuple[str, ...]]:
+def _tiny(width: int, stem_norm: str) -> tuple[nn.Sequential, tuple[str, ...]]:
     from vpr_bench.models import TinyGeM, TinyGeMConfig
 
-    return TinyGeM(TinyGeMConfig(width=width, dim=0, seed=None)).features, ("features.", "")
+    stem = "instance" if stem_norm == "instance" else "same"
+    net = TinyGeM(TinyGeMConfig(width=width, dim=0, seed=None, stem_norm=stem))
+    return net.features, ("features.", "")
 
 
 def build_trunk(
-    backbone: str, pretrained: str | None, tiny_width: int = 16, seed: int | None = 0
+    backbone: str,
+    pretrained: str | None,
+    tiny_width: int = 16,
+    seed: int | None = 0,
+    *,
+    tiny_stem_norm: str = "batch",
 ) -> Trunk:
     """Build a trunk, loading pretrained weights where available.
 
@@ -162,6 +169,7 @@ def build_trunk(
         pretrained: ``"auto"``, a file path, or None (see :class:`NetVLADConfig`).
         tiny_width: Width of the tiny trunk.
         seed: Seed of the random initialisation (None: global RNG).
+        tiny_stem_norm: ``"batch"`` or ``"instance"`` after the tiny trunk's first conv.
 
     Returns:
         The trunk with its output width and the source of its weights.
@@ -180,7 +188,7 @@ def build_trunk(
             module, prefixes = _resnet(arch, cut)
             dim = _RESNET_DIMS[(arch, cut)]
         elif arch == "tiny" and not cut:
-            module, prefixes = _tiny(tiny_width)
+            module, prefixes = _tiny(tiny_width, tiny_stem_norm)
             dim = 4 * tiny_width
         else:
             raise ConfigError(

@@ -12,6 +12,7 @@ from vpr_bench.errors import ConfigError
 
 __all__ = [
     "BACKBONES",
+    "TINY_STEM_NORMS",
     "TRAIN_LAYERS",
     "VARIANTS",
     "NetVLADConfig",
@@ -34,6 +35,9 @@ TRAIN_LAYERS = ("conv5", "conv4", "conv3", "conv2", "full")
 VARIANTS = ("openibl", "nanne-v2")
 """Soft-assignment initialisation: ``openibl`` (= Nanne's ``vladv1``: ``W = alpha * c_hat``, no
 bias) or ``nanne-v2`` (pytorch-NetVlad ``vladv2``: ``W = 2 alpha C``, bias ``-alpha ||C||``)."""
+
+TINY_STEM_NORMS = ("batch", "instance")
+"""Normalisation after the tiny trunk's first conv layer (per batch, or per image)."""
 
 
 def _choice(owner: str, name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -61,6 +65,8 @@ class NetVLADConfig:
         alpha: Initial alpha before k-means initialisation (replaced by it).
         normalize_input: L2-normalise each local descriptor before assignment.
         tiny_width: Width of the tiny trunk (its output has ``4 * tiny_width`` channels).
+        tiny_stem_norm: Normalisation after the tiny trunk's first conv layer: ``"batch"`` or
+            ``"instance"`` (per-image, as IBN-Net; the quick profile's choice, README).
         seed: Seed of the random weight initialisation (None: the global torch RNG).
         init_images: At most this many training images feed the k-means initialisation run
             by the model's ``prepare`` step (OpenIBL ``cluster.py``: 500).
@@ -78,6 +84,7 @@ class NetVLADConfig:
     alpha: float = bounded(100.0, gt=0)
     normalize_input: bool = True
     tiny_width: int = bounded(16, ge=1)
+    tiny_stem_norm: str = "batch"
     seed: int | None = bounded(0, ge=0)
     init_images: int = bounded(500, ge=1)
     init_per_image: int = bounded(100, ge=1)
@@ -87,6 +94,7 @@ class NetVLADConfig:
         _choice("NetVLADConfig", "backbone", self.backbone, BACKBONES)
         _choice("NetVLADConfig", "train_layers", self.train_layers, TRAIN_LAYERS)
         _choice("NetVLADConfig", "variant", self.variant, VARIANTS)
+        _choice("NetVLADConfig", "tiny_stem_norm", self.tiny_stem_norm, TINY_STEM_NORMS)
         # The numeric ranges are declared on the fields (one place), checked here too so a
         # config built in Python is refused like one resolved from the command line.
         check_ranges(self, prefix="model.")

@@ -114,7 +114,13 @@ def build_netvlad(config: NetVLADConfig | None = None) -> NetVLADModel:
     initialisation until :meth:`NetVLAD.init_from_clusters` is called.
     """
     config = config or NetVLADConfig()
-    trunk = build_trunk(config.backbone, config.pretrained, config.tiny_width, config.seed)
+    trunk = build_trunk(
+        config.backbone,
+        config.pretrained,
+        config.tiny_width,
+        config.seed,
+        tiny_stem_norm=config.tiny_stem_norm,
+    )
     frozen: list[nn.Module] = []
     if trunk.pretrained_from is not None:
         frozen = freeze_before(trunk.module, config.backbone, config.train_layers)
