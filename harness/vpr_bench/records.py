@@ -89,8 +89,9 @@ class Timing:
     """How long and how much memory evaluation took.
 
     Attributes:
-        extraction_s: Seconds spent extracting descriptors (0 when read from cache).
-        images_per_s: Extraction throughput (0 when read from cache).
+        extraction_s: Seconds spent extracting descriptors; for descriptors read from the
+            descriptor cache, the time measured when they were computed (0 if not stored).
+        images_per_s: Extraction throughput, likewise.
         search_s: Seconds spent in kNN search.
         search_ms_per_query: ``1000 * search_s / n_queries``.
         peak_host_mb: Peak resident memory of the process in MiB.

@@ -106,7 +106,8 @@ def test_rerun_uses_cache_and_writes_records_elsewhere(
     stem = _stem(folder)
     again = read_record(records / "corridor" / "tiny-gem.untrained" / f"{stem}.json")
     first = read_record(folder / f"{stem}.json")
-    assert again.metrics == first.metrics and again.timing.images_per_s == 0.0
+    assert again.metrics == first.metrics
+    assert again.timing.extraction_s == first.timing.extraction_s > 0  # the cache's stored time
     assert (out / "out2" / "corridor" / "tiny-gem.untrained" / f"{stem}.predictions.npz").is_file()
 
 

@@ -87,7 +87,9 @@ def test_hand_computed_metrics_record_and_predictions(street: Path, tmp_path: Pa
 def test_second_run_reads_the_cache(street: Path, tmp_path: Path) -> None:
     first = _evaluate(street, tmp_path).record
     second = _evaluate(street, tmp_path, records_dir=tmp_path / "records").record
-    assert first.timing.images_per_s > 0 and second.timing.images_per_s == 0.0
+    # a cache hit keeps the speed measured when the descriptors were computed, to the bit
+    assert first.timing.images_per_s > 0
+    assert second.timing.images_per_s == first.timing.images_per_s
     assert second.metrics == first.metrics
     assert (tmp_path / "records" / "unit" / "mean-colour.untrained").is_dir()
     uncached = _evaluate(street, tmp_path, use_cache=False).record

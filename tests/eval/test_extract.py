@@ -95,7 +95,10 @@ def test_cache_is_reused_and_bypassable(tmp_path: Path, model: nn.Module) -> Non
     first = extract_with_stats(wrapped, paths, ResizePolicy(), IMAGENET, batch_size=2, cache=cache)
     assert not first.from_cache and first.images_per_s > 0 and sum(wrapped.batch_sizes) == 5
     second = extract_with_stats(wrapped, paths, ResizePolicy(), IMAGENET, cache=cache)
-    assert second.from_cache and second.seconds == 0.0 and sum(wrapped.batch_sizes) == 5
+    assert second.from_cache and sum(wrapped.batch_sizes) == 5
+    # the hit reports the time measured when the entry was written, not 0 (a rerun's record
+    # keeps its speed column)
+    assert second.seconds == first.seconds > 0 and second.images_per_s == first.images_per_s
     np.testing.assert_array_equal(second.descriptors, first.descriptors)
     extract_with_stats(wrapped, paths, ResizePolicy(), IMAGENET, precision="bf16", cache=cache)
     assert sum(wrapped.batch_sizes) == 10  # another precision is another entry

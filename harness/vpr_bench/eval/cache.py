@@ -16,6 +16,7 @@ import errno
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import tempfile
@@ -155,6 +156,18 @@ class DescriptorCache:
         """Where the entry ``key`` lives."""
         folder = hashlib.sha256(self.model_key.encode()).hexdigest()[:16]
         return self.root / folder / f"{key}.npy"
+
+    def recorded_seconds(self, key: str) -> float:
+        """The extraction time stored beside entry ``key`` when it was written (0 if none).
+
+        An unreadable or older description file gives 0: the time is informative only.
+        """
+        try:
+            meta = json.loads(self.path(key).with_suffix(".json").read_text(encoding="utf-8"))
+            seconds = float(meta.get("seconds", 0.0)) if isinstance(meta, dict) else 0.0
+        except (OSError, ValueError, TypeError):
+            return 0.0
+        return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
     def load(self, key: str, n: int) -> np.ndarray | None:
         """The cached ``[n, D]`` float32 descriptors of ``key``, or None when absent.

@@ -89,9 +89,10 @@ def _model_cache_key(
 
 
 def _throughput(*parts: Extraction) -> tuple[float, float]:
-    fresh = [p for p in parts if not p.from_cache]
-    seconds = sum(p.seconds for p in fresh)
-    images = sum(len(p.descriptors) for p in fresh)
+    # Cached parts count with the time stored when they were computed; one without it is left out.
+    timed = [p for p in parts if p.seconds > 0]
+    seconds = sum(p.seconds for p in timed)
+    images = sum(len(p.descriptors) for p in timed)
     return seconds, (images / seconds if seconds > 0 else 0.0)
 
 
