@@ -75,6 +75,7 @@ def test_the_model_normalises_its_input_per_dataset() -> None:
         ("normalizer", "kitti", "model.normalizer 'kitti' is unknown: use one of tokyo"),
         ("backbone", "vgg16", "model.backbone 'vgg16' is unknown"),
         ("proj_dim", 0, "model.hidden_dim and model.proj_dim must be >= 1"),
+        ("tiny_stem_norm", "layer", "model.tiny_stem_norm = 'layer' is not valid.*batch, instance"),
     ],
 )
 def test_bad_model_options_fail_in_one_line(field: str, value: object, says: str) -> None:
@@ -83,3 +84,13 @@ def test_bad_model_options_fail_in_one_line(field: str, value: object, says: str
     with pytest.raises(ConfigError, match=says) as caught:
         build_daco(config)
     assert "\n" not in str(caught.value)
+
+
+def test_quick_trunk_has_an_instance_norm_stem() -> None:
+    from vpr_bench_daco.plugin import profiles
+
+    for method in ("daco", "simclr", "simsiam", "moco", "npid"):
+        assert profiles(method)["quick"]["model.tiny_stem_norm"] == "instance"
+    model = build_daco(DaCoConfig(backbone="tiny", tiny_width=4, tiny_stem_norm="instance"))
+    norms = [type(m).__name__ for m in model.f.modules() if "Norm" in type(m).__name__]
+    assert norms == ["InstanceNorm2d", "BatchNorm2d", "BatchNorm2d", "BatchNorm2d"]

@@ -35,6 +35,9 @@ class DaCoConfig:
             four-layer trunk, 4 x ``tiny_width`` channels). Always randomly initialised: DaCo
             trains from scratch (methods.md B.7 item 2).
         tiny_width: First-layer channels of the tiny trunk.
+        tiny_stem_norm: Normalisation after the tiny trunk's first conv: ``batch`` or
+            ``instance`` (per image, as NetVLAD's quick profile; see
+            :class:`vpr_bench.models.TinyGeMConfig`).
         hidden_dim: Width of the projection head's hidden layer (``--hidden_dim`` 512).
         proj_dim: Width of the projection (HEAD 2048; the ICMR 2021 code 128).
         normalizer: Which mean/std normalise the model's [0, 1] input: ``tokyo``,
@@ -43,6 +46,7 @@ class DaCoConfig:
 
     backbone: str = "resnet50"
     tiny_width: int = bounded(16, ge=1)
+    tiny_stem_norm: str = "batch"
     hidden_dim: int = bounded(512, ge=1)
     proj_dim: int = bounded(2048, ge=1)
     normalizer: str = "imagenet"

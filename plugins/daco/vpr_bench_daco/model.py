@@ -31,7 +31,13 @@ def _trunk(config: DaCoConfig) -> tuple[nn.Sequential, int]:
     if config.backbone == "tiny":
         if config.tiny_width < 1:
             raise ConfigError(f"model.tiny_width must be >= 1, got {config.tiny_width}.")
-        tiny = TinyGeM(TinyGeMConfig(width=config.tiny_width, dim=0, seed=None))
+        if config.tiny_stem_norm not in ("batch", "instance"):
+            raise ConfigError(
+                f"model.tiny_stem_norm = {config.tiny_stem_norm!r} is not valid; choose one of: "
+                "batch, instance."
+            )
+        stem = "instance" if config.tiny_stem_norm == "instance" else "same"
+        tiny = TinyGeM(TinyGeMConfig(width=config.tiny_width, dim=0, seed=None, stem_norm=stem))
         return nn.Sequential(*tiny.features, nn.AdaptiveAvgPool2d(1)), 4 * config.tiny_width
     raise ConfigError(
         f"model.backbone {config.backbone!r} is unknown: use one of {', '.join(BACKBONES)}."
