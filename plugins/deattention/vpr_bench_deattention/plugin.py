@@ -116,9 +116,6 @@ STML_PROFILE: dict[str, Any] = {
 
 QUICK_PROFILE: dict[str, Any] = {
     **{k: v for k, v in NETVLAD_QUICK.items() if not k.startswith("loss.")},
-    # Every number in the README was measured with the BatchNorm stem; NetVLAD's quick profile
-    # moved to an InstanceNorm stem afterwards (2026-11-30), not yet measured with de-attention.
-    "model.tiny_stem_norm": "batch",
     "model.deattention": True,
     "model.se": True,
     "model.deatt_categories": ("human", "vehicle", "sky"),
