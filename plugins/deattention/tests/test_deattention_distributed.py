@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -21,6 +22,7 @@ import torch.multiprocessing as mp
 from vpr_bench import resolve, resolve_experiment
 from vpr_bench.testing import isolated_manager, prepare_synthcity
 from vpr_bench.train import TrainContext, load_training_data
+from vpr_bench.weights import safe_load
 from vpr_bench_deattention.trainer import fit
 
 PLUGINS = ("vpr_bench_netvlad.plugin", "vpr_bench_deattention.plugin")
@@ -84,13 +86,13 @@ def test_two_gloo_processes_train_together(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     mp.spawn(_worker, args=(str(city), str(run_dir), _free_port()), nprocs=2, join=True)
-    first = torch.load(run_dir / "model-0.pt", weights_only=True)
-    second = torch.load(run_dir / "model-1.pt", weights_only=True)
+    first, second = (safe_load(run_dir / f"model-{r}.pt") for r in (0, 1))
+    assert isinstance(first, dict) and isinstance(second, dict)
     trained = [k for k in first if "running" not in k and "num_batches" not in k]
     assert trained, "no parameters saved"
     for key in trained:  # DDP averaged the gradients: the ranks moved together
         torch.testing.assert_close(first[key], second[key], rtol=0, atol=1e-6, msg=key)
-    histories = [torch.load(run_dir / f"history-{r}.pt", weights_only=False) for r in (0, 1)]
+    histories: list[Any] = [safe_load(run_dir / f"history-{r}.pt") for r in (0, 1)]
     # the same global steps and epochs on both ranks; each logs the loss of its own tuples
     assert [(h["epoch"], h["step"]) for h in histories[0]] == [
         (h["epoch"], h["step"]) for h in histories[1]
