@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from vpr_bench.eval.extract import extract_descriptors
 from vpr_bench.eval.search import knn
 from vpr_bench.protocol import ResizePolicy
 from vpr_bench.specs import IMAGENET
+from vpr_bench.testing import free_port
 from vpr_bench.train.mining import TupleMiner, training_ground_truth
 from vpr_bench.train.state import load_train_state
 from vpr_bench.train.tuples import fit
@@ -170,12 +170,6 @@ def test_training_on_cuda_fp32_matches_cpu_and_bf16_autocast_trains(tmp_path: Pa
     assert moved and all(torch.isfinite(v).all() for v in amp.values())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _nccl_worker(port: int, out: str) -> None:
     import torch.distributed as dist
 
@@ -210,7 +204,7 @@ def test_nccl_process_group_and_ddp_in_one_process(tmp_path: Path) -> None:
     several ranks is covered by the two-process gloo tests."""
     out = tmp_path / "backend.txt"
     proc = multiprocessing.get_context("spawn").Process(
-        target=_nccl_worker, args=(_free_port(), str(out))
+        target=_nccl_worker, args=(free_port(), str(out))
     )
     proc.start()
     proc.join(timeout=120)

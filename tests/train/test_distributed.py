@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import torch
@@ -11,24 +9,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from tests.train.synth import tiny_context
+from vpr_bench.testing import free_port, set_rank_env
 from vpr_bench.train.state import load_train_state
 from vpr_bench.train.tuples import fit
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _worker(rank: int, root: str, run_dir: str, port: int) -> None:
-    os.environ.update(
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE="2",
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
+    set_rank_env(rank, 2, port)
     torch.set_num_threads(1)
     try:
         fit(tiny_context(Path(root), Path(run_dir), epochs=1, checkpoint_every_steps=3))
@@ -46,7 +33,7 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     single = tmp_path / "single"
     fit(tiny_context(tmp_path, single, epochs=1, checkpoint_every_steps=3))
     double = tmp_path / "ddp"
-    mp.spawn(_worker, args=(str(tmp_path), str(double), _free_port()), nprocs=2, join=True)
+    mp.spawn(_worker, args=(str(tmp_path), str(double), free_port()), nprocs=2, join=True)
     expected, _ = load_train_state(single / "checkpoints" / "final.pt")
     got, meta = load_train_state(double / "checkpoints" / "final.pt")
     assert meta["step"] == 8  # 16 queries, 2 tuples per global step

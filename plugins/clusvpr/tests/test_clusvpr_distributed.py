@@ -9,23 +9,17 @@ loss; after 2 SGD steps the parameters of both ranks are bit-identical and have 
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import torch
 
+from vpr_bench.testing import free_port
 from vpr_bench.weights import safe_load
 from vpr_bench_clusvpr.config import ClusVPRConfig
 from vpr_bench_clusvpr.model import build_clusvpr
 from vpr_bench_clusvpr.plugin import QUICK_PROFILE
 
 MODEL = {k.removeprefix("model."): v for k, v in QUICK_PROFILE.items() if k[:6] == "model."}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _flat(model: torch.nn.Module) -> torch.Tensor:
@@ -71,7 +65,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
 def test_two_gloo_ranks_keep_identical_weights(tmp_path: Path) -> None:
     import torch.multiprocessing as mp
 
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)  # type: ignore[attr-defined,no-untyped-call]
+    mp.spawn(_worker, args=(free_port(), str(tmp_path)), nprocs=2, join=True)  # type: ignore[attr-defined,no-untyped-call]
     first, second = (safe_load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     assert torch.equal(first["start"], second["start"])
     assert torch.equal(first["end"], second["end"])

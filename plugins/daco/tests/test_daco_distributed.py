@@ -9,8 +9,6 @@ rank 0 writes the checkpoints. About 25 s (``-m slow``).
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ import torch.multiprocessing as mp
 
 from vpr_bench import get_registries, resolve
 from vpr_bench.data import GeoSplit
-from vpr_bench.testing import prepare_synthcity
+from vpr_bench.testing import free_port, prepare_synthcity, set_rank_env
 from vpr_bench.train import TrainContext
 from vpr_bench.weights import safe_load
 from vpr_bench_daco.config import DaCoConfig
@@ -30,12 +28,6 @@ from vpr_bench_daco.plugin import PREPROCESS
 from vpr_bench_daco.trainer import DaCoViewsConfig, fit
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _context(city: Path, run_dir: Path) -> TrainContext:
@@ -57,13 +49,7 @@ def _context(city: Path, run_dir: Path) -> TrainContext:
 
 
 def _worker(rank: int, city: str, run_dir: str, port: int) -> None:
-    os.environ.update(
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE="2",
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
+    set_rank_env(rank, 2, port)
     torch.set_num_threads(1)
     try:
         context = _context(Path(city), Path(run_dir))
@@ -80,7 +66,7 @@ def test_two_gloo_processes_train_together(tmp_path: Path) -> None:
     city = prepare_synthcity(tmp_path / "data", "tiny", seed=0, progress=False)
     run_dir = tmp_path / "ddp"
     run_dir.mkdir()
-    mp.spawn(_worker, args=(str(city), str(run_dir), _free_port()), nprocs=2, join=True)
+    mp.spawn(_worker, args=(str(city), str(run_dir), free_port()), nprocs=2, join=True)
     final = safe_load(run_dir / "checkpoints" / "final.pt")
     assert isinstance(final, dict)
     histories = [safe_load(run_dir / f"history-{r}.pt") for r in (0, 1)]

@@ -10,8 +10,6 @@ writes checkpoints. About 10 s.
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from vpr_bench import resolve, resolve_experiment
-from vpr_bench.testing import isolated_manager, prepare_synthcity
+from vpr_bench.testing import free_port, isolated_manager, prepare_synthcity, set_rank_env
 from vpr_bench.train import TrainContext, load_training_data
 from vpr_bench.weights import safe_load
 from vpr_bench_deattention.trainer import fit
@@ -35,12 +33,6 @@ SETS = (
     "trainer.val_every=0",
     "device=cpu",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _context(city: Path, run_dir: Path) -> TrainContext:
@@ -62,13 +54,7 @@ def _context(city: Path, run_dir: Path) -> TrainContext:
 
 
 def _worker(rank: int, city: str, run_dir: str, port: int) -> None:
-    os.environ.update(
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE="2",
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
+    set_rank_env(rank, 2, port)
     torch.set_num_threads(1)
     try:
         context = _context(Path(city), Path(run_dir))
@@ -85,7 +71,7 @@ def test_two_gloo_processes_train_together(tmp_path: Path) -> None:
     city = prepare_synthcity(tmp_path / "data", "tiny", seed=0, labels=True, progress=False)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    mp.spawn(_worker, args=(str(city), str(run_dir), _free_port()), nprocs=2, join=True)
+    mp.spawn(_worker, args=(str(city), str(run_dir), free_port()), nprocs=2, join=True)
     first, second = (safe_load(run_dir / f"model-{r}.pt") for r in (0, 1))
     assert isinstance(first, dict) and isinstance(second, dict)
     trained = [k for k in first if "running" not in k and "num_batches" not in k]
