@@ -224,6 +224,35 @@ class DescriptorCache:
         if need:
             check_writable_dir(self.root, "Descriptor cache folder", _CACHE_FIX, need_bytes=need)
 
+    def entry_meta(
+        self, policy: ResizePolicy, preprocess: Preprocess, precision: str, seconds: float = 0.0
+    ) -> dict[str, object]:
+        """The description written beside an entry (``<key>.json``).
+
+        ``seconds``, the time the extraction took, is what a later hit reports
+        (:meth:`recorded_seconds`); the extractor may set it once the descriptors are written.
+        """
+        return {
+            "resize": policy.describe(),
+            "preprocess": repr(preprocess),
+            "precision": precision,
+            "storage": self.storage,
+            "seconds": seconds,
+        }
+
+    def store(
+        self,
+        key: str,
+        descriptors: np.ndarray,
+        meta: dict[str, object],
+        chunk_rows: int = 65536,
+    ) -> None:
+        """Write a whole ``[N, D]`` array under ``key`` in chunks (atomically)."""
+        n, dim = descriptors.shape
+        with self.writer(key, n, dim, meta) as writer:
+            for start in range(0, n, chunk_rows):
+                writer.write(start, descriptors[start : start + chunk_rows])
+
     @contextlib.contextmanager
     def writer(self, key: str, n: int, dim: int, meta: dict[str, object]) -> Iterator[CacheWriter]:
         """Open a new entry for ``n`` rows of dimension ``dim``; it appears only when complete.

@@ -156,7 +156,7 @@ def extract_sharded(
     Returns:
         An :class:`vpr_bench.eval.extract.Extraction`.
     """
-    from vpr_bench.eval.extract import Extraction, _local_extract, descriptor_dim, store
+    from vpr_bench.eval.extract import Extraction, _local_extract, descriptor_dim
 
     world, me = world_size(), rank()
     device = resolve_device(options["device"])
@@ -168,7 +168,9 @@ def extract_sharded(
         key = cache.key(paths, policy, preprocess, options["precision"])
         cached = cache.load(key, len(paths)) if me == 0 else None
         if _broadcast_flag(cached is not None, device):
-            return Extraction(cached if cached is not None else empty, 0.0, 0.0, True)
+            if cached is None:  # not rank 0: it writes nothing, so it needs no time
+                return Extraction(empty, 0.0, 0.0, True)
+            return Extraction.timed(cached, len(paths), cache.recorded_seconds(key), True)
     start_time = time.perf_counter()
     start, stop = shard_range(len(paths), me, world)
     local = _local_extract(model, list(paths[start:stop]), policy, preprocess, options)
@@ -177,6 +179,6 @@ def extract_sharded(
     if gathered is None:
         return Extraction(empty, seconds, 0.0, False)
     if cache is not None:
-        store(cache, key, gathered, policy, preprocess, options["precision"])
-    rate = len(paths) / seconds if seconds > 0 else 0.0
-    return Extraction(gathered, seconds, rate, False)
+        meta = cache.entry_meta(policy, preprocess, options["precision"], seconds)
+        cache.store(key, gathered, meta)
+    return Extraction.timed(gathered, len(paths), seconds, False)

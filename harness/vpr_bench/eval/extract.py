@@ -50,7 +50,6 @@ __all__ = [
     "extract_with_stats",
     "image_domains",
     "model_domains",
-    "store",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,6 +78,11 @@ class Extraction:
     seconds: float
     images_per_s: float
     from_cache: bool
+
+    @classmethod
+    def timed(cls, descriptors: np.ndarray, n: int, seconds: float, from_cache: bool) -> Extraction:
+        """An extraction of ``n`` images in ``seconds`` (rate 0 when the time is unknown)."""
+        return cls(descriptors, seconds, n / seconds if seconds > 0 else 0.0, from_cache)
 
 
 def descriptor_dim(model: nn.Module) -> int:
@@ -393,16 +397,14 @@ def extract_with_stats(
         if cached is not None:
             # A rerun keeps the throughput its descriptors were made at, so a record that
             # replaces an identical one does not lose its speed column (0 when not stored).
-            seconds = cache.recorded_seconds(key)
-            rate = len(paths) / seconds if seconds > 0 else 0.0
-            return Extraction(cached, seconds, rate, True)
+            return Extraction.timed(cached, len(paths), cache.recorded_seconds(key), True)
     start = time.perf_counter()
     if cache is None:
         descriptors = _local_extract(model, paths, policy, preprocess, options)
     else:
         # Stream every batch straight into the cache's memory map: bounded host memory.
         dim = descriptor_dim(model)
-        meta = _meta(cache, policy, preprocess, precision)
+        meta = cache.entry_meta(policy, preprocess, precision)
         with cache.writer(key, len(paths), dim, meta) as w:
             compute_descriptors(
                 model, paths, policy, preprocess, _checked_sink(model, dim, w.write_at), **options
@@ -413,36 +415,8 @@ def extract_with_stats(
         if loaded is None:  # pragma: no cover - the writer just committed it
             raise VprBenchError(f"Descriptor cache entry {cache.path(key)} vanished after writing.")
         # The time stored with the entry, so that a later cache hit reports it to the bit.
-        return Extraction(loaded, seconds, len(paths) / seconds if seconds > 0 else 0.0, False)
-    seconds = time.perf_counter() - start
-    return Extraction(descriptors, seconds, len(paths) / seconds if seconds > 0 else 0.0, False)
-
-
-def _meta(
-    cache: DescriptorCache, policy: ResizePolicy, preprocess: Preprocess, precision: str
-) -> dict[str, object]:
-    return {
-        "resize": policy.describe(),
-        "preprocess": repr(preprocess),
-        "precision": precision,
-        "storage": cache.storage,
-    }
-
-
-def store(
-    cache: DescriptorCache,
-    key: str,
-    descriptors: np.ndarray,
-    policy: ResizePolicy,
-    preprocess: Preprocess,
-    precision: str,
-    chunk_rows: int = 65536,
-) -> None:
-    """Write ``descriptors`` to ``cache`` under ``key`` in chunks (atomically)."""
-    n, dim = descriptors.shape
-    with cache.writer(key, n, dim, _meta(cache, policy, preprocess, precision)) as writer:
-        for start in range(0, n, chunk_rows):
-            writer.write(start, descriptors[start : start + chunk_rows])
+        return Extraction.timed(loaded, len(paths), seconds, False)
+    return Extraction.timed(descriptors, len(paths), time.perf_counter() - start, False)
 
 
 def extract_descriptors(
