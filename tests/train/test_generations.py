@@ -188,13 +188,9 @@ def test_sigkill_then_resume_is_identical(reference, tmp_path: Path, epoch: int,
 def _ddp_worker(rank: int, root: str, run_dir: str, port: int) -> None:
     import torch.distributed as dist
 
-    os.environ.update(
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE="2",
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
+    from vpr_bench.testing import set_rank_env
+
+    set_rank_env(rank, 2, port)
     torch.set_num_threads(1)
     try:
         fit(region_context(Path(root), Path(run_dir), generations=2, epochs=1))
@@ -215,12 +211,12 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     generations, the region forwards through DDP and the teacher on each rank)."""
     import torch.multiprocessing as mp
 
-    from tests.train.test_distributed import _free_port
+    from vpr_bench.testing import free_port
 
     single = tmp_path / "single"
     fit(region_context(tmp_path, single, generations=2, epochs=1))
     double = tmp_path / "ddp"
-    mp.spawn(_ddp_worker, args=(str(tmp_path), str(double), _free_port()), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(str(tmp_path), str(double), free_port()), nprocs=2, join=True)
     expected, _ = load_train_state(single / "checkpoints" / "final.pt")
     got, meta = load_train_state(double / "checkpoints" / "final.pt")
     assert meta["step"] == 16  # 2 epochs x 16 queries / 2 tuples per global step
