@@ -44,7 +44,8 @@ class ExperimentConfig:
         train_dataset: ``--dataset`` style name of the training set (``""``: the method's
             default, ``MethodSpec.train_dataset``); profiles set it, e.g. ``synthcity-train``.
         val_dataset: ``--dataset`` style name of the model-selection split (never a test
-            split; ``""``: the training dataset's ``val`` split when it has one).
+            split; ``""``: the training dataset's ``val`` split when it has one). Several names
+            separated by commas select on the mean of ``trainer.select_metric`` over them.
         pca_samples: At most this many training descriptors fit the PCA (OpenIBL: 10 000).
         model: The model's config dataclass.
         loss: The loss's config dataclass.

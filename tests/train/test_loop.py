@@ -9,6 +9,7 @@ early stopping follow a scripted metric sequence.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -283,6 +284,61 @@ def test_best_checkpoint_follows_select_metric_and_early_stop_counts_validations
     assert meta["epoch"] == 2 and meta["val"] == {"R@1": 0.1, "R@5": 0.5}
     assert not torch.equal(snapshots[1]["weight"], snapshots[3]["weight"])
     assert_equal(state["model"], snapshots[1])
+
+
+def test_several_val_splits_select_on_the_mean_of_the_metric(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three val splits (DaCo's A->B, B->A, A<->B): the epoch with the best mean R@1 is kept.
+
+    Split "ab" alone would pick epoch 1 and "cross" alone epoch 3; the means are 0.4, 0.5 and
+    0.3 (hand-computed), so best.pt is epoch 2's weights.
+    """
+    scripted = {
+        "toy-ab": [0.9, 0.6, 0.1],
+        "toy-ba": [0.2, 0.5, 0.2],
+        "toy-cross": [0.1, 0.4, 0.6],
+    }
+    calls: list[str] = []
+    snapshots: list[Params] = []
+
+    def scripted_validate(
+        model: nn.Module, split: GeoSplit, *args: Any, **kwargs: Any
+    ) -> dict[str, float]:
+        calls.append(split.name)
+        if split.name == "toy-ab":
+            snapshots.append(params(model))
+        epoch = calls.count(split.name) - 1
+        r1 = scripted[split.name][epoch]
+        return {"R@1": r1, "R@5": 1.0} if split.name != "toy-cross" else {"R@1": r1}
+
+    monkeypatch.setattr(loop_module, "validate", scripted_validate)
+    splits = tuple(
+        GeoSplit(name=name, database=(), queries=(), protocol=VAL_PROTOCOL) for name in scripted
+    )
+    ctx = make_ctx(tmp_path, make_model(), epochs=3, select_metric="R@1")
+    ctx = dataclasses.replace(ctx, val_splits=splits)
+    assert ctx.val_split is splits[0]
+    outcome = Engine(ctx, batch_rows=2).run(Toy([0, 1, 2, 3]))
+
+    assert calls == list(scripted) * 3
+    means = [h["val"]["R@1"] for h in outcome.history]
+    assert means == pytest.approx([0.4, 0.5, 0.3])
+    # R@5 is not reported by every split, so it has no mean.
+    assert all(set(h["val"]) == {"R@1"} for h in outcome.history)
+    assert outcome.history[0]["val_splits"]["toy-cross"] == {"R@1": 0.1}
+    assert outcome.best_val == pytest.approx({"R@1": 0.5})
+    state, meta = load_train_state(outcome.best_checkpoint)  # type: ignore[arg-type]
+    assert meta["epoch"] == 2
+    assert_equal(state["model"], snapshots[1])
+
+
+def test_a_single_val_split_keeps_its_metrics_and_no_per_split_entry(tmp_path: Path) -> None:
+    """``val_split`` alone becomes ``val_splits == (val_split,)``."""
+    ctx = make_ctx(tmp_path, make_model(), with_val=True)
+    assert ctx.val_splits == (ctx.val_split,)
+    plain = make_ctx(tmp_path / "none", make_model())
+    assert plain.val_splits == () and plain.val_split is None
 
 
 def test_checkpoint_every_n_steps_writes_last_pt_and_matching_sidecar(tmp_path: Path) -> None:

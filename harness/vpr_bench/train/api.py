@@ -67,7 +67,10 @@ class TrainingData:
         dataset: The ``--dataset`` style name of the training set.
         root: Its folder.
         train_split: The training split.
-        val_split: The model-selection split (never a test split), or None.
+        val_split: The model-selection split (never a test split), or None; the first of
+            ``val_splits`` when there are several.
+        val_splits: All model-selection splits (``val_dataset`` may name several, separated by
+            commas); ``(val_split,)`` when only that is given.
         pairs: Cross-domain image pairs for domain-pairs and domain-views losses, else None.
     """
 
@@ -76,6 +79,13 @@ class TrainingData:
     train_split: GeoSplit
     val_split: GeoSplit | None = None
     pairs: list[Any] | None = None
+    val_splits: tuple[GeoSplit, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.val_splits:
+            object.__setattr__(self, "val_split", self.val_splits[0])
+        elif self.val_split is not None:
+            object.__setattr__(self, "val_splits", (self.val_split,))
 
 
 def load_training_data(
@@ -89,8 +99,9 @@ def load_training_data(
 ) -> TrainingData:
     """Load the training split, the model-selection split and (when the loss needs them) pairs.
 
-    The model-selection split is ``config.val_dataset``, else the training set's ``val`` split
-    when it has a protocol, else none.
+    The model-selection split is ``config.val_dataset`` (several, separated by commas, are
+    averaged: see :class:`~vpr_bench.train.context.TrainContext`), else the training set's
+    ``val`` split when it has a protocol, else none.
 
     Args:
         method: The method (its loss decides whether pairs are loaded).
@@ -109,13 +120,13 @@ def load_training_data(
     loader = splits or SplitLoader()
     name = dataset_name or config.train_dataset or method.train_dataset
     train = resolve_target(registries, name, data_root)
-    val: SplitTarget | None = None
-    if config.val_dataset:
-        val_spec, _ = registries.dataset_split(config.val_dataset)
+    vals: list[SplitTarget] = []
+    for val_name in _val_dataset_names(config.val_dataset):
+        val_spec, _ = registries.dataset_split(val_name)
         same_root = data_root if val_spec.name == train.spec.name else None
-        val = resolve_target(registries, config.val_dataset, same_root)
-    elif train.spec.protocol_for("val") is not None and train.split != "val":
-        val = SplitTarget(train.spec, "val", train.root, train.spec.protocol_for("val"))
+        vals.append(resolve_target(registries, val_name, same_root))
+    if not vals and train.spec.protocol_for("val") is not None and train.split != "val":
+        vals.append(SplitTarget(train.spec, "val", train.root, train.spec.protocol_for("val")))
     loss_spec = registries.losses.get(method.loss)
     pairs = None
     if loss_spec.batch_kind in (BatchKind.DOMAIN_PAIRS, BatchKind.DOMAIN_VIEWS):
@@ -128,9 +139,25 @@ def load_training_data(
         dataset=name,
         root=train.root,
         train_split=loader.load(train),
-        val_split=loader.load(val) if val is not None else None,
+        val_splits=tuple(loader.load(val) for val in vals),
         pairs=pairs,
     )
+
+
+def _val_dataset_names(value: str) -> list[str]:
+    """The dataset names in ``val_dataset`` (comma-separated; ``""``: none)."""
+    if not value.strip():
+        return []
+    names = [part.strip() for part in value.split(",")]
+    if not all(names):
+        raise UsageError(
+            f"val_dataset {value!r} has an empty name; list val splits separated by single "
+            "commas, e.g. 'daco-tokyo-ab,daco-tokyo-ba,daco-tokyo-cross'."
+        )
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UsageError(f"val_dataset {value!r} names {', '.join(twice)} more than once.")
+    return names
 
 
 @timed("prepare")
@@ -211,7 +238,7 @@ def train_method(
         "method": method.name,
         "dataset": data.dataset,
         "data_root": str(data.root),
-        "val_dataset": data.val_split.name if data.val_split else None,
+        "val_dataset": ",".join(s.name for s in data.val_splits) or None,
         "config_hash": config.digest(),
     }
     ctx = TrainContext(
@@ -221,7 +248,7 @@ def train_method(
         train_split=data.train_split,
         preprocess=model_spec.preprocess,
         run_dir=run_dir,
-        val_split=data.val_split,
+        val_splits=data.val_splits,
         pairs=data.pairs,
         device=device,
         seed=config.seed,

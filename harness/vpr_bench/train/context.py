@@ -34,6 +34,10 @@ class TrainContext:
         preprocess: The model's input convention (mean, std, scale).
         run_dir: Where checkpoints, logs and the summary go (created if missing).
         val_split: The validation split (never a test split), or None to skip validation.
+        val_splits: Several validation splits: each epoch's selection metric is the mean of
+            ``trainer.select_metric`` over them (DaCo selects on the mean R@1 of its A->B, B->A
+            and A<->B protocols). Empty: ``(val_split,)`` when that is set. When given,
+            ``val_split`` becomes their first.
         pairs: Cross-domain image pairs for domain-pair trainers (None otherwise).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         seed: Seed of every random number generator.
@@ -51,6 +55,7 @@ class TrainContext:
     preprocess: Preprocess
     run_dir: Path
     val_split: GeoSplit | None = None
+    val_splits: tuple[GeoSplit, ...] = ()
     pairs: list[tuple[ImageRecord, ImageRecord]] | None = None
     device: str = "cpu"
     seed: int = 0
@@ -62,6 +67,11 @@ class TrainContext:
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
+        self.val_splits = tuple(self.val_splits)
+        if self.val_splits:
+            self.val_split = self.val_splits[0]
+        elif self.val_split is not None:
+            self.val_splits = (self.val_split,)
         if not self.run_id:
             self.run_id = self.run_dir.name
 

@@ -116,8 +116,8 @@ class Engine:
         self.info: DistInfo = init_distributed(ctx.device)
         self.device = resolve_device(ctx.device)
         seed_everything(ctx.seed, self.cfg.deterministic)
-        if ctx.val_split is not None:
-            check_val_split(ctx.val_split)
+        for split in ctx.val_splits:
+            check_val_split(split)
         self.model = ctx.model.to(self.device)
         self.loss_fn = ctx.loss.to(self.device)
         self.ddp_model = wrap_model(
@@ -361,16 +361,11 @@ class Engine:
         }
         stop = False
         val_due = self.cfg.val_every and (epoch + 1) % self.cfg.val_every == 0
-        if self.ctx.val_split is not None and val_due:
-            metrics = validate(
-                self.model,
-                self.ctx.val_split,
-                self.ctx.preprocess,
-                size=self.size,
-                device=self.device,
-                batch_size=self.cfg.extract_batch_size,
-            )
+        if self.ctx.val_splits and val_due:
+            metrics, per_split = self._validate()
             record["val"] = metrics
+            if per_split:
+                record["val_splits"] = per_split
             key = self.cfg.select_metric
             if key not in metrics:
                 raise VprBenchError(
@@ -391,6 +386,33 @@ class Engine:
         self.history.append(record)
         self._emit("epoch-ended", {**record, "early_stop": stop})
         return stop
+
+    def _validate(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        """Validate on every val split: the selecting metrics, and each split's when several.
+
+        One split: its metrics and ``{}``. Several: the mean of each metric that every split
+        reports (what selects the checkpoint) and each split's own metrics by split name.
+        """
+        per_split = {
+            split.name: validate(
+                self.model,
+                split,
+                self.ctx.preprocess,
+                size=self.size,
+                device=self.device,
+                batch_size=self.cfg.extract_batch_size,
+            )
+            for split in self.ctx.val_splits
+        }
+        first = next(iter(per_split.values()))
+        if len(per_split) == 1:
+            return first, {}
+        mean = {
+            key: float(np.mean([metrics[key] for metrics in per_split.values()]))
+            for key in first
+            if all(key in metrics for metrics in per_split.values())
+        }
+        return mean, per_split
 
     # -- checkpoints -----------------------------------------------------------------------
     def _meta(self, epoch: int) -> dict[str, Any]:

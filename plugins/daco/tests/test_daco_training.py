@@ -72,3 +72,56 @@ def test_simsiam_needs_equal_feature_and_projection_widths(city: Path, tmp_path:
 def test_batched_augmentation_trains(city: Path, tmp_path: Path) -> None:
     outcome = _train(city, tmp_path, "daco", "trainer.batched_augment=true")
     assert torch.isfinite(torch.tensor(outcome.history[0]["loss"]))
+
+
+def test_paper_val_selected_keeps_the_epoch_of_the_best_mean_of_three_r1(
+    city: Path, tmp_path: Path
+) -> None:
+    """As DaCo's main.py:72-90: validate on A->B, B->A and A<->B; select on their mean R@1."""
+    registries = isolated_manager(PLUGINS).registries()
+    spec = registries.methods.get("daco")
+    profile_val = resolve_experiment(spec, registries, profile="paper-val-selected").val_dataset
+    assert profile_val == "daco-tokyo-ab,daco-tokyo-ba,daco-tokyo-cross"
+    names = ("daco-synthcity-ab", "daco-synthcity-ba", "daco-synthcity-cross")
+    config = resolve_experiment(
+        spec,
+        registries,
+        profile="quick",
+        sets=(
+            *SMALL[:-1],
+            "trainer.epochs=2",
+            "trainer.val_every=1",
+            f"val_dataset={','.join(names)}",
+        ),
+    )
+    data = load_training_data(
+        spec, registries, config, dataset_name="daco-synthcity", data_root=city
+    )
+    assert [split.name for split in data.val_splits] == list(names)
+    outcome = train_method(spec, registries, config, data, runs_dir=tmp_path)
+    for epoch in outcome.history:
+        per_split = epoch["val_splits"]
+        assert list(per_split) == list(names)
+        mean = sum(per_split[name]["R@1"] for name in names) / 3
+        assert epoch["val"]["R@1"] == pytest.approx(mean)
+    best = max(outcome.history, key=lambda h: h["val"]["R@1"])
+    assert outcome.best_val == best["val"]
+    assert (outcome.run_dir / "checkpoints" / "best.pt").is_file()
+
+
+def test_val_dataset_with_an_empty_or_repeated_name_is_refused(city: Path) -> None:
+    from vpr_bench.errors import UsageError
+
+    registries = isolated_manager(PLUGINS).registries()
+    spec = registries.methods.get("daco")
+    for value, match in (
+        ("daco-synthcity-ab,,daco-synthcity-ba", "empty name"),
+        ("daco-synthcity-ab,daco-synthcity-ab", "daco-synthcity-ab more than once"),
+    ):
+        config = resolve_experiment(
+            spec, registries, profile="quick", sets=(f"val_dataset={value}",)
+        )
+        with pytest.raises(UsageError, match=match):
+            load_training_data(
+                spec, registries, config, dataset_name="daco-synthcity", data_root=city
+            )
