@@ -35,3 +35,21 @@ def test_console_observer_logs_epoch_summary(caplog: pytest.LogCaptureFixture) -
             )
         )
     assert "epoch 3: loss 0.2500 lr 1.00e-02 R@1=50.00" in caplog.text
+
+
+def test_console_observer_says_a_selection_metric_is_a_mean_and_gives_each_split(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    payload = {
+        "epoch": 1,
+        "loss": 1.0,
+        "lr": 0.001,
+        "val": {"R@1": 20.0},
+        "val_splits": {"x-ab": {"R@1": 30.0}, "x-ba": {"R@1": 10.0}},
+    }
+    with caplog.at_level(logging.INFO, logger="vpr_bench.run"):
+        observers.vpr_bench_run_event(RunEvent("epoch-ended", "r3", payload))
+    assert (
+        "epoch 1: loss 1.0000 lr 1.00e-03 mean of 2 val splits R@1=20.00 "
+        "(x-ab R@1=30.00; x-ba R@1=10.00)"
+    ) in caplog.text

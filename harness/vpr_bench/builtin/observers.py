@@ -42,6 +42,13 @@ def _describe(event: RunEvent) -> str:
     p = event.payload
     if event.kind == "epoch-ended":
         val = " ".join(f"{k}={v:.2f}" for k, v in dict(p.get("val") or {}).items())
+        splits = dict(p.get("val_splits") or {})
+        if splits:
+            each = "; ".join(
+                f"{name} " + " ".join(f"{k}={v:.2f}" for k, v in dict(metrics).items())
+                for name, metrics in splits.items()
+            )
+            val = f"mean of {len(splits)} val splits {val} ({each})"
         return (
             f"epoch {p.get('epoch')}: loss {p.get('loss', float('nan')):.4f} "
             f"lr {p.get('lr', float('nan')):.2e} {val}".rstrip()
@@ -95,6 +102,9 @@ def _tensorboard(event: RunEvent) -> None:
                 writer.add_scalar(f"train/{key}", float(event.payload[key]), step)
         for key, value in dict(event.payload.get("val") or {}).items():
             writer.add_scalar(f"val/{key}", float(value), step)
+        for name, metrics in dict(event.payload.get("val_splits") or {}).items():
+            for key, value in dict(metrics).items():
+                writer.add_scalar(f"val/{name}/{key}", float(value), step)
         writer.flush()
 
 
