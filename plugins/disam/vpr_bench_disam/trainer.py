@@ -1,5 +1,9 @@
 """The ``disam-gan`` trainer: DISAM's ComboGAN loop (methods.md A.2-A.4, PART E).
 
+Its options and schedules are in :mod:`.gan_options`, its images and pools in
+:mod:`.gan_data`, and the coarse-to-fine ``disam`` assembly in :mod:`.c2f_assembly`; they are
+re-exported here.
+
 One step (batch 1): draw domains a != b and an image of each (resize the shorter side to
 ``load_size``, bicubic; random ``crop_size`` crop; B always mirrored: the negative, not an
 augmentation), encode, translate both ways, re-encode and decode back, then
@@ -27,17 +31,12 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from vpr_bench import RunEvent, bounded, check_ranges
 from vpr_bench.errors import ConfigError, UsageError
 from vpr_bench.train import (
     TrainContext,
@@ -47,7 +46,10 @@ from vpr_bench.train import (
     restore_rng_state,
     save_train_state,
 )
+from vpr_bench_disam.c2f_assembly import assemble_c2f, emit, sibling_weights
 from vpr_bench_disam.checkpoint import find_network_files, load_plexer, opened
+from vpr_bench_disam.gan_data import ImagePool, domain_images, load_image
+from vpr_bench_disam.gan_options import DisamGanConfig, lr_at, ramp_at
 from vpr_bench_disam.loss import DisamLoss
 from vpr_bench_disam.model import DisamC2FModel, DisamModel, build_translators
 from vpr_bench_disam.networks import gan_loss
@@ -55,166 +57,6 @@ from vpr_bench_disam.networks import gan_loss
 __all__ = ["DisamGanConfig", "ImagePool", "fit", "lr_at", "ramp_at", "sibling_weights"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DisamGanConfig:
-    """Options of the ``disam-gan`` trainer (the ``trainer.*`` keys).
-
-    Attributes:
-        niter: Epochs at the base learning rate (the README leaves it open; 300 inferred).
-        niter_decay: Epochs of linear decay to 0 after ``niter`` (900 inferred: epochs 301-1200).
-        lr: Adam learning rate (2e-4).
-        beta1: Adam beta1 (0.5; beta2 0.999).
-        load_size: Shorter side the images are resized to (286, bicubic).
-        crop_size: Side of the random square crop (256); divisible by 4.
-        pool_size: Fake images each domain's history pool keeps (50).
-        lambda_cycle: Weight of the cycle terms (10).
-        ndf: Width of the discriminators' first stage (64).
-        disc_layers: ``--netD_n_layers`` (4).
-        epoch_length: Steps per epoch; 0: the largest domain's image count (the reference).
-        init_from: A folder or archive of a saved plexer (``<name>/<epoch>_net_G<i>.pth``,
-            ``_net_D<i>``) to fine-tune from (the paper: the epoch-300 translation model).
-        init_name: The model folder's name inside ``init_from`` (empty: ``init_from`` is it).
-        init_epoch: The saved epoch to load; training continues with epoch ``init_epoch + 1``.
-        require_init: Refuse to start without ``init_from`` (the paper profile).
-        checkpoint_every_steps: Also save ``checkpoints/last.pt`` every this many steps
-            (0: at the end of each epoch only).
-        seed_offset_translators: Added to the run's seed for the decoders' and
-            discriminators' initialisation.
-    """
-
-    niter: int = bounded(300, ge=0)
-    niter_decay: int = bounded(900, ge=0)
-    lr: float = bounded(2e-4, gt=0)
-    beta1: float = bounded(0.5, ge=0, lt=1)
-    load_size: int = bounded(286, ge=4)
-    crop_size: int = bounded(256, ge=4)
-    pool_size: int = bounded(50, ge=0)
-    lambda_cycle: float = bounded(10.0, ge=0)
-    ndf: int = bounded(64, ge=1)
-    disc_layers: int = bounded(4, ge=1)
-    epoch_length: int = bounded(0, ge=0)
-    init_from: str | None = None
-    init_name: str = ""
-    init_epoch: int = bounded(0, ge=0)
-    require_init: bool = False
-    checkpoint_every_steps: int = bounded(0, ge=0)
-    seed_offset_translators: int = bounded(7, ge=0)
-
-    def __post_init__(self) -> None:
-        check_ranges(self, prefix="trainer.")
-        if self.crop_size % 4:
-            raise ConfigError(
-                f"trainer.crop_size = {self.crop_size} is not divisible by 4 (the encoder "
-                f"halves it twice); use e.g. {self.crop_size - self.crop_size % 4 or 4}."
-            )
-        if self.load_size < self.crop_size:
-            raise ConfigError(
-                f"trainer.load_size = {self.load_size} is smaller than trainer.crop_size = "
-                f"{self.crop_size}; the crop is taken from the resized image."
-            )
-        if self.niter + self.niter_decay < 1:
-            raise ConfigError("trainer.niter + trainer.niter_decay must be at least 1 epoch.")
-        if self.init_epoch >= self.niter + self.niter_decay:
-            raise ConfigError(
-                f"trainer.init_epoch = {self.init_epoch} leaves no epoch to train (the run ends "
-                f"at niter + niter_decay = {self.niter + self.niter_decay})."
-            )
-
-    @property
-    def total_epochs(self) -> int:
-        """``niter + niter_decay``: the last epoch's number."""
-        return self.niter + self.niter_decay
-
-
-def lr_at(config: DisamGanConfig, epoch: int, current: float) -> float:
-    """The lr after ``update_hyperparams(epoch)``: unchanged until ``niter``, then linear."""
-    if epoch > config.niter:
-        return config.lr * (1.0 - (epoch - config.niter) / max(config.niter_decay, 1))
-    return current
-
-
-def ramp_at(config: DisamGanConfig, epoch: int) -> float:
-    """The ramp after ``update_hyperparams(epoch)``: ``epoch / (niter + niter_decay)``."""
-    return epoch / config.total_epochs
-
-
-class ImagePool:
-    """DISAM's ``util/image_pool.py``: a history of generated images, one per domain.
-
-    Until full, a new image is stored and returned; afterwards, with probability 1/2 a random
-    stored image is returned and replaced by the new one, else the new one is returned.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.images: list[torch.Tensor] = []
-
-    def query(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The image to show the discriminator for ``image`` ``[1, 3, H, W]`` (detached)."""
-        image = image.detach()
-        if self.size == 0:
-            return image
-        if len(self.images) < self.size:
-            self.images.append(image.clone())
-            return image
-        if float(torch.rand((), generator=generator)) > 0.5:
-            index = int(torch.randint(self.size, (), generator=generator))
-            old = self.images[index].clone()
-            self.images[index] = image.clone()
-            return old
-        return image
-
-    def state(self) -> torch.Tensor:
-        """The stored images as one tensor (``[0]`` when empty)."""
-        return torch.cat(self.images) if self.images else torch.zeros(0)
-
-    def load(self, stored: torch.Tensor) -> None:
-        """Restore :meth:`state`."""
-        self.images = [stored[i : i + 1].clone() for i in range(stored.shape[0])]
-
-
-def _load_image(
-    path: Path, load_size: int, crop_size: int, mirror: bool, generator: torch.Generator
-) -> torch.Tensor:
-    """Resize (shorter side, bicubic), random crop, optional mirror, normalise to [-1, 1]."""
-    with Image.open(path) as raw:
-        image = raw.convert("RGB")
-    width, height = image.size
-    scale = load_size / min(width, height)
-    size = (max(crop_size, round(width * scale)), max(crop_size, round(height * scale)))
-    image = image.resize(size, Image.Resampling.BICUBIC)
-    top = int(torch.randint(size[1] - crop_size + 1, (), generator=generator))
-    left = int(torch.randint(size[0] - crop_size + 1, (), generator=generator))
-    array = np.asarray(image, dtype=np.float32)[top : top + crop_size, left : left + crop_size]
-    tensor = torch.from_numpy(array.copy()).permute(2, 0, 1) / 255.0
-    if mirror:
-        tensor = tensor.flip(-1)
-    return ((tensor - 0.5) / 0.5).unsqueeze(0)
-
-
-def _domain_images(ctx: TrainContext, model: DisamModel) -> list[list[Path]]:
-    """Training images per model domain (label: ``domain``, else ``condition``)."""
-    records = [*ctx.train_split.database, *ctx.train_split.queries]
-    per_domain: list[list[Path]] = [[] for _ in model.domains]
-    for record in records:
-        label = record.domain if record.domain is not None else record.condition
-        if label is None:
-            raise ConfigError(
-                f"Training image {record.path} has neither a domain nor a condition; DISAM "
-                "needs domain-labelled images (a dataset that provides domains or conditions)."
-            )
-        per_domain[model.domain_index(label)].append(record.path)
-    empty = [model.domains[i] for i, images in enumerate(per_domain) if not images]
-    if empty:
-        have = sorted({str(r.domain or r.condition) for r in records})
-        raise ConfigError(
-            f"{ctx.train_split.name} has {len(have)} domains ({', '.join(have)}) but the DISAM "
-            f"model has {len(model.domains)} ({', '.join(model.domains)}); no image of "
-            f"{', '.join(empty)}. Set model.n_domains and model.domains to the dataset's."
-        )
-    return [sorted(images) for images in per_domain]
 
 
 def _step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
@@ -321,11 +163,6 @@ def _train_step(
     return values
 
 
-def _emit(ctx: TrainContext, kind: str, payload: dict[str, Any]) -> None:
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    ctx.emit(RunEvent(kind, ctx.run_id, payload, now))
-
-
 def fit(ctx: TrainContext) -> TrainOutcome:
     """Train the encoders of ``ctx.model`` with DISAM's GAN loop; returns the last weights.
 
@@ -342,7 +179,7 @@ def fit(ctx: TrainContext) -> TrainOutcome:
     cfg: DisamGanConfig = ctx.config
     model = ctx.model
     if isinstance(model, DisamC2FModel):
-        return _assemble_c2f(ctx, model)
+        return assemble_c2f(ctx, model)
     if not isinstance(model, DisamModel) or not isinstance(ctx.loss, DisamLoss):
         raise ConfigError("The disam-gan trainer trains a 'disam' model with the 'disam' loss.")
     if cfg.require_init and not cfg.init_from and not ctx.resume:
@@ -351,7 +188,7 @@ def fit(ctx: TrainContext) -> TrainOutcome:
             "trainer.init_from to its folder or archive (and trainer.init_name, "
             "trainer.init_epoch=300), or use the quick profile."
         )
-    images = _domain_images(ctx, model)
+    images = domain_images(ctx, model)
     device = ctx.device
     model.to(device)
     torch.manual_seed(ctx.seed)
@@ -406,9 +243,7 @@ def fit(ctx: TrainContext) -> TrainOutcome:
             "config": dict(ctx.config_dict),
         }
         path = save_train_state(ckpt_dir / "last.pt", state, meta)
-        _emit(
-            ctx, "checkpoint-saved", {"path": str(path), "epoch": next_epoch, "step": global_step}
-        )
+        emit(ctx, "checkpoint-saved", {"path": str(path), "epoch": next_epoch, "step": global_step})
         return path
 
     n_domains = len(images)
@@ -422,8 +257,8 @@ def fit(ctx: TrainContext) -> TrainOutcome:
             path_a = images[a][int(torch.randint(len(images[a]), (), generator=generator))]
             path_b = images[b][int(torch.randint(len(images[b]), (), generator=generator))]
             batch = (
-                _load_image(path_a, cfg.load_size, cfg.crop_size, False, generator).to(device),
-                _load_image(path_b, cfg.load_size, cfg.crop_size, True, generator).to(device),
+                load_image(path_a, cfg.load_size, cfg.crop_size, False, generator).to(device),
+                load_image(path_b, cfg.load_size, cfg.crop_size, True, generator).to(device),
             )
             values = _train_step(nets, loss, pools, batch, (a, b), cfg.lambda_cycle, generator)
             for key, value in values.items():
@@ -440,7 +275,7 @@ def fit(ctx: TrainContext) -> TrainOutcome:
         loss.ramp = ramp
         epoch, position = epoch + 1, 0
         save(epoch, position)
-        _emit(ctx, "epoch-ended", record)
+        emit(ctx, "epoch-ended", record)
         log.info(
             "DISAM epoch %d: loss G %.4f, D %.4f",
             record["epoch"],
@@ -452,69 +287,11 @@ def fit(ctx: TrainContext) -> TrainOutcome:
         {"model": model.state_dict()},
         {"method": ctx.method, "kind": "weights", "epoch": cfg.total_epochs, "step": global_step},
     )
-    _emit(ctx, "checkpoint-saved", {"path": str(final), "step": global_step})
+    emit(ctx, "checkpoint-saved", {"path": str(final), "step": global_step})
     return TrainOutcome(
         run_dir=ctx.run_dir,
         best_checkpoint=None,
         final_checkpoint=final,
         history=history,
-        config_dict=ctx.config_dict,
-    )
-
-
-COARSE_METHOD, FINE_METHOD = "disam-coarse", "disam-fine"
-"""The methods whose runs a coarse-to-fine model reuses."""
-
-
-def sibling_weights(run_dir: Path, method: str) -> Path:
-    """The final weights of the latest finished run of ``method`` beside ``run_dir``.
-
-    Runs live in ``<runs dir>/<method>/<timestamp>/``; the latest timestamp whose
-    ``checkpoints/final.pt`` exists is taken.
-
-    Raises:
-        ConfigError: No finished run of ``method``.
-    """
-    folder = run_dir.parent.parent / method
-    finished = sorted(p for p in folder.glob("*/checkpoints/final.pt")) if folder.is_dir() else []
-    if not finished:
-        raise ConfigError(
-            f"The coarse-to-fine model reuses the weights of a finished {method} run, but "
-            f"{folder} holds none; train {COARSE_METHOD} and {FINE_METHOD} first (e.g. "
-            f"vpr-bench run --methods {COARSE_METHOD},{FINE_METHOD},disam ...)."
-        )
-    return finished[-1]
-
-
-def _assemble_c2f(ctx: TrainContext, model: DisamC2FModel) -> TrainOutcome:
-    """``disam``: no training; the coarse and fine models are the latest runs' weights."""
-    for part, method in ((model.coarse, COARSE_METHOD), (model.fine, FINE_METHOD)):
-        path = sibling_weights(ctx.run_dir, method)
-        state, _meta = load_train_state(path)
-        weights = state.get("model")
-        if not isinstance(weights, dict):
-            raise ConfigError(f"{path} holds no model weights.")
-        try:
-            part.load_state_dict(weights, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise ConfigError(
-                f"{path} ({method}) does not fit the coarse-to-fine model's "
-                f"{'coarse' if part is model.coarse else 'fine'} part: {first}; train it with "
-                "the same model.* options."
-            ) from None
-        log.info("disam: %s weights from %s", method, path)
-        _emit(ctx, "checkpoint-loaded", {"path": str(path), "method": method})
-    ckpt_dir = ctx.run_dir / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    final = save_train_state(
-        ckpt_dir / "final.pt",
-        {"model": model.state_dict()},
-        {"method": ctx.method, "kind": "weights", "reused": [COARSE_METHOD, FINE_METHOD]},
-    )
-    return TrainOutcome(
-        run_dir=ctx.run_dir,
-        best_checkpoint=None,
-        final_checkpoint=final,
         config_dict=ctx.config_dict,
     )
