@@ -4,7 +4,9 @@ Public API (imported lazily, so loading the plugin does not import torch):
 
 * :mod:`vpr_bench_daco.losses`: :class:`~.losses.DaCoLoss`, :class:`~.losses.SimCLRLoss`,
   :class:`~.losses.SimSiamLoss`, :class:`~.losses.MoCoLoss`, :class:`~.losses.NPIDLoss`,
-  :func:`~.losses.nt_xent`, :class:`~.losses.ViewSource` and the losses' configs.
+  :func:`~.losses.nt_xent`, :class:`~.losses.ViewSource` and the losses' configs (MoCo and
+  NPID are defined in :mod:`vpr_bench_daco.memory_losses`, the view checks in
+  :mod:`vpr_bench_daco.views`).
 """
 
 from __future__ import annotations
