@@ -15,21 +15,26 @@ domain labels, the reference first, and a forward taking ``domain=<label>``. Cal
 each image's label (:func:`image_domains`: its ``domain``, else its ``condition``; None means
 the reference) and the images are extracted in one pass per domain; a label the model does not
 know is an error listing its domains (:func:`check_domains`).
+
+The domain helpers live in :mod:`vpr_bench.eval.domains`, the precision checks and the
+OOM-halving forward pass in :mod:`vpr_bench.eval.forward`; their public names are re-exported
+here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vpr_bench.errors import UsageError, VprBenchError
+from vpr_bench.eval.domains import check_domains, domain_runs, image_domains, model_domains
+from vpr_bench.eval.forward import PRECISIONS, AdaptiveForward, Precision, check_precision
 from vpr_bench.protocol import ResizePolicy
 from vpr_bench.specs import Preprocess
 
@@ -53,9 +58,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-Precision = Literal["fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
 Sink = Callable[[np.ndarray, np.ndarray], None]
 """``sink(indices, rows)`` receives float32 descriptor rows for the given image indices."""
@@ -98,113 +100,6 @@ def descriptor_dim(model: nn.Module) -> int:
             f"(got {dim!r}); every vpr-bench model must declare its descriptor dimension."
         )
     return dim
-
-
-def model_domains(model: nn.Module) -> tuple[str, ...]:
-    """The domain labels a model declares (its ``domains`` attribute), reference first, or ()."""
-    value = getattr(model, "domains", None)
-    if not value or isinstance(value, str):
-        return ()
-    return tuple(str(d) for d in value)
-
-
-def image_domains(records: Sequence[Any]) -> tuple[str | None, ...]:
-    """Each image's domain label: its ``domain``, else its ``condition`` (None: unknown)."""
-    return tuple(
-        r.domain if getattr(r, "domain", None) is not None else getattr(r, "condition", None)
-        for r in records
-    )
-
-
-def check_domains(model: nn.Module, labels: Sequence[str | None]) -> None:
-    """Refuse labels the model does not declare (None stands for the reference domain).
-
-    Raises:
-        UsageError: A label is not one of the model's domains; the message lists them.
-    """
-    known = model_domains(model)
-    unknown = sorted({str(x) for x in labels if x is not None and str(x) not in known})
-    if unknown:
-        raise UsageError(
-            f"Model {type(model).__name__} has no domain {', '.join(repr(u) for u in unknown)}; "
-            f"its domains are {', '.join(known)} (the first is the reference): give the model "
-            "the dataset's domain labels, or evaluate images of its domains."
-        )
-
-
-def _domain_runs(labels: Sequence[str | None], reference: str) -> list[tuple[str, np.ndarray]]:
-    """``(label, image indices)`` per domain, in order of first appearance (None: reference)."""
-    runs: dict[str, list[int]] = {}
-    for index, label in enumerate(labels):
-        runs.setdefault(reference if label is None else str(label), []).append(index)
-    return [(label, np.asarray(rows, dtype=np.int64)) for label, rows in runs.items()]
-
-
-def check_precision(precision: str, device: torch.device) -> None:
-    """Reject unknown precisions and fp16 on CPU with a message that says what works."""
-    if precision not in PRECISIONS:
-        raise UsageError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
-    if precision == "fp16" and device.type != "cuda":
-        raise UsageError(
-            f"Precision fp16 needs a CUDA device (got {device}); use fp32 (protocol parity) or "
-            "bf16 on CPU."
-        )
-
-
-def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    import torch
-
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-class _AdaptiveForward:
-    """Runs the model on a batch in chunks; a CUDA out-of-memory error halves the chunk."""
-
-    def __init__(self, model: nn.Module, device: torch.device, precision: str) -> None:
-        self.model = model
-        self.device = device
-        self.precision = precision
-        self.max_chunk: int | None = None
-        self.domain: str | None = None
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        import torch
-        import torch.nn.functional as F
-
-        outputs: list[torch.Tensor] = []
-        start = 0
-        while start < batch.shape[0]:
-            chunk = self.max_chunk or batch.shape[0]
-            part = batch[start : start + chunk]
-            try:
-                with _autocast(self.precision, self.device):
-                    out = (
-                        self.model(part)
-                        if self.domain is None
-                        else self.model(part, domain=self.domain)
-                    )
-            except torch.OutOfMemoryError:
-                if chunk <= 1:
-                    raise VprBenchError(
-                        f"Out of memory on {self.device} even with one image per batch; use a "
-                        "smaller resize policy, bf16 precision, or another device."
-                    ) from None
-                self.max_chunk = max(1, (chunk + 1) // 2)
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                log.warning("out of memory at batch %d; continuing with %d", chunk, self.max_chunk)
-                continue
-            if out.ndim != 2 or out.shape[0] != part.shape[0]:
-                raise VprBenchError(
-                    f"Model {type(self.model).__name__} returned shape {tuple(out.shape)} for a "
-                    f"batch of {part.shape[0]}; a model must map [B,3,H,W] to [B,D]."
-                )
-            outputs.append(F.normalize(out.float(), dim=1))
-            start += part.shape[0]
-        return torch.cat(outputs)
 
 
 def compute_descriptors(
@@ -250,13 +145,13 @@ def compute_descriptors(
         if len(domains) != len(paths):
             raise UsageError(f"{len(domains)} domain labels for {len(paths)} images.")
         check_domains(model, domains)
-        runs = list(_domain_runs(domains, reference[0]))
+        runs = list(domain_runs(domains, reference[0]))
     was_training = model.training
     model.eval()
     model.to(dev)
     if dev.type == "cuda":
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    forward = _AdaptiveForward(model, dev, precision)
+    forward = AdaptiveForward(model, dev, precision)
     bar = progress(len(paths), desc, "img", leave=False)
     try:
         with torch.inference_mode():
