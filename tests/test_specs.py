@@ -49,6 +49,24 @@ def test_protocol_validation_and_digest() -> None:
     assert a.digest() != EvalProtocol("x", version=2).digest() and a.key == "x@v1"
 
 
+def test_resize_interpolation_is_validated_described_and_digested_only_when_bicubic() -> None:
+    from vpr_bench.data.synthcity.spec import SYNTHCITY
+
+    with pytest.raises(ValueError, match="interpolation must be bilinear or bicubic, not 'area'"):
+        ResizePolicy.hard(64, 64, interpolation="area")  # type: ignore[arg-type]
+    bicubic = ResizePolicy.hard(256, 256, interpolation="bicubic")
+    assert bicubic.describe() == "256x256 bicubic"
+    assert ResizePolicy.shorter_side(640).describe() == "shorter 640"
+    assert "interpolation" not in ResizePolicy.hard(256, 256).to_dict()
+    # The digest every committed synthcity record carries: bilinear protocols keep theirs.
+    protocol = SYNTHCITY.protocol_for("test")
+    assert protocol is not None and protocol.digest() == "2552750f9d739513"
+    plain = EvalProtocol("x", db_resize=ResizePolicy.hard(256, 256))
+    cubic = EvalProtocol("x", db_resize=bicubic)
+    assert plain.digest() != cubic.digest()
+    assert EvalProtocol.from_dict(cubic.to_dict()) == cubic
+
+
 def test_remote_file_and_checkpoint_tags() -> None:
     with pytest.raises(ValueError, match="64 lowercase hex"):
         RemoteFile("https://example.org/w.pth", sha256="abc")

@@ -16,6 +16,8 @@ from typing import Literal
 __all__ = ["EvalProtocol", "ResizePolicy"]
 
 ResizeKind = Literal["hard", "shorter", "native"]
+Interpolation = Literal["bilinear", "bicubic"]
+INTERPOLATIONS: tuple[str, ...] = ("bilinear", "bicubic")
 NoPositiveRule = Literal["fail", "exclude"]
 GroundTruthKind = Literal["radius", "lists", "frames", "none"]
 
@@ -31,12 +33,16 @@ class ResizePolicy:
         height: Target height for ``"hard"``.
         width: Target width for ``"hard"``.
         shorter: Target shorter side for ``"shorter"``.
+        interpolation: ``"bilinear"`` (the default) or ``"bicubic"`` (DISAM's and
+            pix2pix's resize). Recorded only when bicubic, so the digests of every bilinear
+            protocol and the keys of their cached descriptors do not change.
     """
 
     kind: ResizeKind = "native"
     height: int | None = None
     width: int | None = None
     shorter: int | None = None
+    interpolation: Interpolation = "bilinear"
 
     def __post_init__(self) -> None:
         if self.kind == "hard" and not (self.height and self.width):
@@ -49,24 +55,40 @@ class ResizePolicy:
             raise ValueError(
                 f"ResizePolicy kind must be hard, shorter or native, not {self.kind!r}."
             )
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"ResizePolicy interpolation must be {' or '.join(INTERPOLATIONS)}, not "
+                f"{self.interpolation!r}."
+            )
 
     @classmethod
-    def hard(cls, height: int, width: int) -> ResizePolicy:
+    def hard(
+        cls, height: int, width: int, interpolation: Interpolation = "bilinear"
+    ) -> ResizePolicy:
         """Resize to exactly ``height`` x ``width``."""
-        return cls("hard", height=height, width=width)
+        return cls("hard", height=height, width=width, interpolation=interpolation)
 
     @classmethod
-    def shorter_side(cls, pixels: int) -> ResizePolicy:
+    def shorter_side(cls, pixels: int, interpolation: Interpolation = "bilinear") -> ResizePolicy:
         """Scale the shorter side to ``pixels`` keeping the aspect ratio."""
-        return cls("shorter", shorter=pixels)
+        return cls("shorter", shorter=pixels, interpolation=interpolation)
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict of the fields (``interpolation`` only when not bilinear)."""
+        data = asdict(self)
+        if self.interpolation == "bilinear":
+            del data["interpolation"]
+        return data
 
     def describe(self) -> str:
-        """A short human-readable form, e.g. ``480x640`` or ``shorter 640``."""
+        """A short human-readable form, e.g. ``480x640``, ``shorter 640`` or ``256x256 bicubic``."""
         if self.kind == "hard":
-            return f"{self.height}x{self.width}"
-        if self.kind == "shorter":
-            return f"shorter {self.shorter}"
-        return "native"
+            text = f"{self.height}x{self.width}"
+        elif self.kind == "shorter":
+            text = f"shorter {self.shorter}"
+        else:
+            return "native"
+        return text if self.interpolation == "bilinear" else f"{text} {self.interpolation}"
 
 
 @dataclass(frozen=True)
@@ -155,8 +177,14 @@ class EvalProtocol:
         return self.search == "exact"
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-ready dict of every field (``exclude_self`` only when True)."""
+        """A JSON-ready dict of every field.
+
+        ``exclude_self`` appears only when True and a resize's ``interpolation`` only when it is
+        not bilinear, so adding those fields left every earlier digest unchanged.
+        """
         data = asdict(self)
+        data["db_resize"] = self.db_resize.to_dict()
+        data["query_resize"] = self.query_resize.to_dict()
         if not self.exclude_self:
             del data["exclude_self"]
         return data

@@ -82,7 +82,12 @@ def test_loader_buckets_variable_sizes(tmp_path: Path, jpeg_writer: Callable[...
     assert [i.tolist() for i, _ in hard] == [[0, 1, 2, 3], [4]]
 
 
-def _pillow_reference(path: Path, size: tuple[int, int] | None, scale_255: bool) -> torch.Tensor:
+def _pillow_reference(
+    path: Path,
+    size: tuple[int, int] | None,
+    scale_255: bool,
+    resample: Image.Resampling = Image.Resampling.BILINEAR,
+) -> torch.Tensor:
     """What the original implementations compute: Pillow decode and resize, then
     ToTensor/Normalize arithmetic (divide by 255, subtract the mean, divide by the std)."""
     import numpy as np
@@ -90,7 +95,7 @@ def _pillow_reference(path: Path, size: tuple[int, int] | None, scale_255: bool)
     with Image.open(path) as image:
         rgb = image.convert("RGB")
     if size is not None and size != (rgb.height, rgb.width):
-        rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        rgb = rgb.resize((size[1], size[0]), resample)
     array = np.asarray(rgb, dtype=np.float32)
     preprocess = MATCONVNET if scale_255 else IMAGENET
     if not scale_255:
@@ -134,8 +139,13 @@ def test_decode_gives_pillows_pixels_on_real_and_odd_files(
 
 @pytest.mark.parametrize(
     "policy",
-    [ResizePolicy(), ResizePolicy.hard(480, 640), ResizePolicy.shorter_side(100)],
-    ids=["native", "hard-480x640", "shorter-100"],
+    [
+        ResizePolicy(),
+        ResizePolicy.hard(480, 640),
+        ResizePolicy.shorter_side(100),
+        ResizePolicy.hard(256, 256, interpolation="bicubic"),
+    ],
+    ids=["native", "hard-480x640", "shorter-100", "hard-256-bicubic"],
 )
 @pytest.mark.parametrize("scale_255", [False, True], ids=["imagenet", "matconvnet"])
 def test_load_image_equals_the_pillow_pipeline_bit_for_bit(
@@ -146,7 +156,12 @@ def test_load_image_equals_the_pillow_pipeline_bit_for_bit(
         with Image.open(path) as image:
             size = output_size(image.width, image.height, policy)
         ours = load_image(path, policy, MATCONVNET if scale_255 else IMAGENET)
-        assert torch.equal(ours, _pillow_reference(path, size, scale_255)), path.name
+        resample = (
+            Image.Resampling.BICUBIC
+            if policy.interpolation == "bicubic"
+            else Image.Resampling.BILINEAR
+        )
+        assert torch.equal(ours, _pillow_reference(path, size, scale_255, resample)), path.name
 
 
 def test_truncated_file_is_named(tmp_path: Path, jpeg_writer: Callable[..., Path]) -> None:

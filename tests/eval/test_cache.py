@@ -40,13 +40,14 @@ def test_key_changes_with_every_input(tmp_path: Path) -> None:
     variants = {
         cache.key(paths[:2], ResizePolicy(), IMAGENET, "fp32"),
         cache.key(paths, ResizePolicy.hard(480, 640), IMAGENET, "fp32"),
+        cache.key(paths, ResizePolicy.hard(480, 640, interpolation="bicubic"), IMAGENET, "fp32"),
         cache.key(paths, ResizePolicy(), MATCONVNET, "fp32"),
         cache.key(paths, ResizePolicy(), IMAGENET, "bf16"),
         DescriptorCache(tmp_path / "c", model_key="m:2").key(
             paths, ResizePolicy(), IMAGENET, "fp32"
         ),
     }
-    assert base not in variants and len(variants) == 5
+    assert base not in variants and len(variants) == 6
     paths[0].write_bytes(b"changed content")  # file size changes -> new key
     assert cache.key(paths, ResizePolicy(), IMAGENET, "fp32") != base
 

@@ -130,11 +130,19 @@ def load_uint8(path: Path, size: tuple[int, int] | None) -> torch.Tensor:
     return _load(Path(path), size, None if size is None else _image_size(Path(path)))
 
 
-def _load(path: Path, size: tuple[int, int] | None, native: tuple[int, int] | None) -> torch.Tensor:
+_RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+
+
+def _load(
+    path: Path,
+    size: tuple[int, int] | None,
+    native: tuple[int, int] | None,
+    interpolation: str = "bilinear",
+) -> torch.Tensor:
     """:func:`load_uint8` given the file's ``(width, height)`` when a size is asked for."""
     if size is None or native == (size[1], size[0]):
         return decode_uint8(path)
-    image = open_rgb(path).resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    image = open_rgb(path).resize((size[1], size[0]), _RESAMPLING[interpolation])
     return _pil_to_uint8(image)
 
 
@@ -157,7 +165,7 @@ def load_image(path: Path, policy: ResizePolicy, preprocess: Preprocess) -> torc
         return normalise_uint8(decode_uint8(Path(path)), preprocess)
     native = _image_size(Path(path))
     size = output_size(native[0], native[1], policy)
-    return normalise_uint8(_load(Path(path), size, native), preprocess)
+    return normalise_uint8(_load(Path(path), size, native, policy.interpolation), preprocess)
 
 
 class ImageListDataset(torch.utils.data.Dataset[tuple[int, torch.Tensor]]):

@@ -142,7 +142,7 @@ class DescriptorCache:
             "model": self.model_key,
             "items": _items_digest(paths),
             "n": len(paths),
-            "resize": asdict(policy),
+            "resize": policy.to_dict(),
             "preprocess": asdict(preprocess),
             "precision": precision,
             "storage": self.storage,
