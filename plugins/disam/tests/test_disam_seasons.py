@@ -277,6 +277,13 @@ def test_export_submission_evaluator(cmu_root: Path, tmp_path: Path) -> None:
         "disam-cmu-park",
     ]
     assert all(p.ground_truth == "none" for p in protocols)
+    # DISAM's test transform: Pillow bicubic to exactly 256 x 256 (methods.md A.3).
+    robotcar = get_registries("disam").datasets.get("robotcar-seasons").protocols
+    for protocol in (*protocols, *robotcar):
+        assert protocol.version == 2, protocol.name
+        for policy in (protocol.db_resize, protocol.query_resize):
+            assert (policy.kind, policy.height, policy.width) == ("hard", 256, 256)
+            assert policy.interpolation == "bicubic"
 
 
 def dataclasses_replace_extras(split):

@@ -25,6 +25,7 @@ from vpr_bench import (
     ModelSpec,
     Preprocess,
     RemoteFile,
+    ResizePolicy,
     TrainerSpec,
     hookimpl,
 )
@@ -51,9 +52,15 @@ __all__ = [
 
 PREPROCESS = Preprocess(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), train_size=(256, 256))
 """DISAM's input convention (``data/base_dataset.py:17-51``): [0, 1] pixels normalised with mean
-and std 0.5 (range [-1, 1]); 256x256 crops for training. At test time the model squashes every
-image to ``model.image_size`` squared itself (bicubic), as the reference's test transform does,
-so the images reach it at their native size."""
+and std 0.5 (range [-1, 1]); 256x256 crops for training. The CMU and RobotCar protocols squash
+every test image to 256 x 256 with Pillow's bicubic (:data:`TEST_RESIZE`); on other datasets
+(synthcity) the images reach the model at their native size and it squashes them to
+``model.image_size`` squared itself (torch's antialiased bicubic)."""
+
+TEST_RESIZE = ResizePolicy.hard(256, 256, interpolation="bicubic")
+"""DISAM's test transform (methods.md A.3, ``base_dataset.py:17-51``): Pillow's bicubic resize to
+exactly 256 x 256, aspect ratio not kept. A model of ``image_size`` 256 then takes the images as
+they come; another size resizes them again in its forward."""
 
 DRIVE_ARCHIVE = RemoteFile(
     # DISAM README.md "pretrained models ... HERE": a Google Drive page, downloaded by hand;
@@ -179,19 +186,26 @@ _SERVER = (
 CMU_PROTOCOLS = tuple(
     EvalProtocol(
         f"disam-cmu-{area}",
+        version=2,
         split=area,
+        db_resize=TEST_RESIZE,
+        query_resize=TEST_RESIZE,
         ground_truth="none",
         recall_ns=(1,),
         notes=f"CMU-Seasons {area}, every slice; retrieval within slice and camera; {_SERVER}",
     )
     for area in ("urban", "suburban", "park")
 )
-"""One protocol per CMU area; images reach the model at native size (it squashes them to its
-``image_size``, bicubic, as DISAM's test transform)."""
+"""One protocol per CMU area, images squashed to 256 x 256 as :data:`TEST_RESIZE`. Version 1
+(never published) passed native images, resized inside the model by torch's antialiased
+bicubic, close to but not Pillow's."""
 
 ROBOTCAR_PROTOCOL = EvalProtocol(
     "disam-robotcar",
+    version=2,
     split="test",
+    db_resize=TEST_RESIZE,
+    query_resize=TEST_RESIZE,
     ground_truth="none",
     recall_ns=(1,),
     notes=f"RobotCar-Seasons rear camera; {_SERVER}",
