@@ -188,6 +188,20 @@ class EvalRecord:
         """``name@vN`` of the protocol."""
         return f"{self.protocol['name']}@v{self.protocol['version']}"
 
+    @property
+    def baseline_of(self) -> str:
+        """The method whose config an untrained record was made with, when not its own.
+
+        A run's untrained baselines are records of the *model* (``disam``), each under the
+        config of one method it runs (``disam-coarse``, ``disam-fine``); their tags alone
+        (``untrained``, ``untrained-2213706e``) do not say which. ``""`` for trained weights
+        and for a baseline under its own method's config.
+        """
+        source = str(self.config.get("method") or "")
+        if self.weights_sha256 or source == self.method:
+            return ""
+        return source
+
 
 def record_to_dict(record: EvalRecord) -> dict[str, Any]:
     """A JSON-ready dict of ``record`` (nested dataclasses become dicts)."""

@@ -272,3 +272,34 @@ def test_results_on_different_data_never_share_a_table(tmp_path: Path) -> None:
     page = build_leaderboards(root, command="x", plots=False).files["pittsburgh.md"].decode()
     assert "pitts30k (data v1, corridor 11111111) / test" in page
     assert "pitts30k (data v1, office 22222222) / test" in page
+
+
+def test_untrained_baselines_say_whose_config_they_were_made_with(tmp_path: Path) -> None:
+    """Two untrained rows of one model (DISAM's coarse and fine configs) are told apart."""
+    from vpr_bench.records import record_path, write_record
+
+    records = tmp_path / "records"
+    for tag, config_of, r1 in (
+        ("untrained", "disam-coarse", 8.0),
+        ("untrained-2213706e", "disam-fine", 7.2),
+        ("untrained-0a1b2c3d", "disam", 6.0),  # its own method's config: nothing to add
+    ):
+        record = replace(
+            make_record(method="disam", tag=tag, trained_on="", metrics={"R@1": r1}),
+            config={"method": config_of, "seed": 0},
+        )
+        write_record(record, record_path(records, record))
+    trained = replace(
+        make_record(method="disam", tag="run1", metrics={"R@1": 9.0}),
+        weights_sha256="ab" * 32,
+        config={"method": "disam-coarse"},
+    )
+    assert trained.baseline_of == ""
+    write_record(trained, record_path(records, trained))
+    rows = next(iter(_sections(_page(tmp_path)).values()))
+    assert [r[2] for r in rows] == [
+        "run1 / paper",
+        "untrained / paper / config of disam-coarse",
+        "untrained-2213706e / paper / config of disam-fine",
+        "untrained-0a1b2c3d / paper",
+    ]

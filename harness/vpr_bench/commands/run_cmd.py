@@ -167,7 +167,10 @@ def execute(args: argparse.Namespace, ctx: CliContext) -> int:
     for outcome in outcomes:
         record = outcome.record
         metrics = "  ".join(f"{k} {v:.1f}" for k, v in record.metrics.items() if k.startswith("R@"))
-        ctx.print(f"{record.method} [{record.checkpoint_tag}]: {metrics}  -> {outcome.record_path}")
+        tag = record.checkpoint_tag
+        if record.baseline_of:
+            tag += f", config of {record.baseline_of}"
+        ctx.print(f"{record.method} [{tag}]: {metrics}  -> {outcome.record_path}")
     with phase("write"):
         result = build_leaderboards(records_dir, registries)
         write_outputs(args.leaderboards, result)

@@ -215,7 +215,7 @@ def _record_row(
         "device": record.provenance.device,
         "versions": _versions(record),
         "source": "",
-        "variant": "",
+        "variant": f"config of {record.baseline_of}" if record.baseline_of else "",
         "path": path.as_posix(),
         "protocol": dict(record.protocol),
         "per_condition": {k: dict(v) for k, v in record.per_condition.items()},
