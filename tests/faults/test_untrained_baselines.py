@@ -42,4 +42,7 @@ def test_second_model_config_does_not_overwrite_the_first(
     assert record["config"]["model"]["dim"] == 16
     assert tagged[0] == f"tiny-gem.untrained-{config_hash(record['config']['model'])[:8]}"
     assert record["checkpoint_tag"] == tagged[0].removeprefix("tiny-gem.")
-    assert "tiny-gem [untrained]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    # The run's lines name the method whose config each baseline of the model was made with.
+    assert "tiny-gem [untrained, config of tiny-triplet]" in out
+    assert f"tiny-gem [{record['checkpoint_tag']}, config of tiny-triplet]" in out
