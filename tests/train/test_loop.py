@@ -3,8 +3,8 @@
 The paradigm here needs no images: plan row ``i`` is sample ``i`` of a fixed in-memory tensor,
 the model is one ``nn.Linear`` and the loss is the MSE of its output (or, where a constant
 gradient makes the expectation exact, the mean output). Validation is stubbed by replacing the
-``validate`` function that ``vpr_bench.train.loop`` calls, so best-checkpoint selection and
-early stopping follow a scripted metric sequence.
+``validate`` function that :func:`vpr_bench.train.validate.validate_splits` calls, so
+best-checkpoint selection and early stopping follow a scripted metric sequence.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch import nn
 
-import vpr_bench.train.loop as loop_module
+import vpr_bench.train.validate as validate_module
 from tests.train.synth import VAL_PROTOCOL
 from vpr_bench.data.split import GeoSplit
 from vpr_bench.errors import VprBenchError
@@ -267,7 +267,7 @@ def test_best_checkpoint_follows_select_metric_and_early_stop_counts_validations
         i = len(snapshots) - 1
         return {"R@1": r1[i], "R@5": r5[i]}
 
-    monkeypatch.setattr(loop_module, "validate", scripted_validate)
+    monkeypatch.setattr(validate_module, "validate", scripted_validate)
     events: list[RunEvent] = []
     ctx = make_ctx(
         tmp_path, make_model(), events=events, with_val=True, epochs=6, early_stop_patience=3
@@ -312,7 +312,7 @@ def test_several_val_splits_select_on_the_mean_of_the_metric(
         r1 = scripted[split.name][epoch]
         return {"R@1": r1, "R@5": 1.0} if split.name != "toy-cross" else {"R@1": r1}
 
-    monkeypatch.setattr(loop_module, "validate", scripted_validate)
+    monkeypatch.setattr(validate_module, "validate", scripted_validate)
     splits = tuple(
         GeoSplit(name=name, database=(), queries=(), protocol=VAL_PROTOCOL) for name in scripted
     )

@@ -30,7 +30,7 @@ from vpr_bench.train.distributed import DistInfo, init_distributed, unwrap, wrap
 from vpr_bench.train.images import ImageTensors
 from vpr_bench.train.schedule import build_optimizer, build_scheduler
 from vpr_bench.train.setup import amp_dtype, seed_everything
-from vpr_bench.train.validate import check_val_split, validate
+from vpr_bench.train.validate import check_val_split, validate_splits
 
 __all__ = [
     "Engine",
@@ -362,7 +362,14 @@ class Engine:
         stop = False
         val_due = self.cfg.val_every and (epoch + 1) % self.cfg.val_every == 0
         if self.ctx.val_splits and val_due:
-            metrics, per_split = self._validate()
+            metrics, per_split = validate_splits(
+                self.model,
+                self.ctx.val_splits,
+                self.ctx.preprocess,
+                size=self.size,
+                device=self.device,
+                batch_size=self.cfg.extract_batch_size,
+            )
             record["val"] = metrics
             if per_split:
                 record["val_splits"] = per_split
@@ -386,33 +393,6 @@ class Engine:
         self.history.append(record)
         self._emit("epoch-ended", {**record, "early_stop": stop})
         return stop
-
-    def _validate(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-        """Validate on every val split: the selecting metrics, and each split's when several.
-
-        One split: its metrics and ``{}``. Several: the mean of each metric that every split
-        reports (what selects the checkpoint) and each split's own metrics by split name.
-        """
-        per_split = {
-            split.name: validate(
-                self.model,
-                split,
-                self.ctx.preprocess,
-                size=self.size,
-                device=self.device,
-                batch_size=self.cfg.extract_batch_size,
-            )
-            for split in self.ctx.val_splits
-        }
-        first = next(iter(per_split.values()))
-        if len(per_split) == 1:
-            return first, {}
-        mean = {
-            key: float(np.mean([metrics[key] for metrics in per_split.values()]))
-            for key in first
-            if all(key in metrics for metrics in per_split.values())
-        }
-        return mean, per_split
 
     # -- checkpoints -----------------------------------------------------------------------
     def _meta(self, epoch: int) -> dict[str, Any]:

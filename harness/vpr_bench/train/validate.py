@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import nn
@@ -11,7 +13,7 @@ from vpr_bench.errors import UsageError
 from vpr_bench.specs import Preprocess
 from vpr_bench.train.images import ImageTensors, training_descriptors
 
-__all__ = ["check_val_split", "recall_at", "validate"]
+__all__ = ["check_val_split", "recall_at", "validate", "validate_splits"]
 
 
 def check_val_split(split: GeoSplit) -> None:
@@ -88,3 +90,34 @@ def validate(
         model, database, range(len(database)), device=device, batch_size=batch_size
     )
     return recall_at(q_desc, db_desc, split, positives)
+
+
+def validate_splits(
+    model: nn.Module,
+    splits: Sequence[GeoSplit],
+    preprocess: Preprocess,
+    *,
+    size: tuple[int, int] | None,
+    device: torch.device,
+    batch_size: int,
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Validate on every split: the metrics that select a checkpoint, and each split's.
+
+    One split: its metrics and ``{}``. Several: the mean of each metric that every split
+    reports, and each split's own metrics by split name.
+    """
+    per_split = {
+        split.name: validate(
+            model, split, preprocess, size=size, device=device, batch_size=batch_size
+        )
+        for split in splits
+    }
+    first = next(iter(per_split.values()))
+    if len(per_split) == 1:
+        return first, {}
+    mean = {
+        key: float(np.mean([metrics[key] for metrics in per_split.values()]))
+        for key in first
+        if all(key in metrics for metrics in per_split.values())
+    }
+    return mean, per_split
