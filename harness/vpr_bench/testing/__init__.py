@@ -19,13 +19,13 @@ plugin's end-to-end tests train and evaluate on; ``size="tiny"`` takes seconds):
     city = prepare_synthcity(tmp_path, "tiny", seed=0, progress=False)
     # vpr-bench run ... --dataset synthcity --data-root {city} --train-root {city}
 
-For multi-process training tests: :func:`free_port` and :func:`set_rank_env`
-(:mod:`vpr_bench.testing.ddp`).
+For multi-process training tests: :func:`free_port`, :func:`set_rank_env` and
+:func:`train_on_rank` (:mod:`vpr_bench.testing.ddp`).
 """
 
 from vpr_bench.data.synthcity import prepare as prepare_synthcity
 from vpr_bench.testing.conformance import LossConformance, ModelConformance
-from vpr_bench.testing.ddp import free_port, set_rank_env
+from vpr_bench.testing.ddp import free_port, set_rank_env, train_on_rank
 from vpr_bench.testing.isolation import isolated_manager
 
 __all__ = [
@@ -35,4 +35,5 @@ __all__ = [
     "isolated_manager",
     "prepare_synthcity",
     "set_rank_env",
+    "train_on_rank",
 ]

@@ -9,16 +9,16 @@ rank 0 writes the checkpoints. About 25 s (``-m slow``).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from vpr_bench import get_registries, resolve
 from vpr_bench.data import GeoSplit
-from vpr_bench.testing import free_port, prepare_synthcity, set_rank_env
+from vpr_bench.testing import free_port, prepare_synthcity, train_on_rank
 from vpr_bench.train import TrainContext
 from vpr_bench.weights import safe_load
 from vpr_bench_daco.config import DaCoConfig
@@ -49,17 +49,7 @@ def _context(city: Path, run_dir: Path) -> TrainContext:
 
 
 def _worker(rank: int, city: str, run_dir: str, port: int) -> None:
-    set_rank_env(rank, 2, port)
-    torch.set_num_threads(1)
-    try:
-        context = _context(Path(city), Path(run_dir))
-        outcome = fit(context)
-        torch.save(outcome.history, Path(run_dir) / f"history-{rank}.pt")
-        torch.save(context.model.state_dict(), Path(run_dir) / f"model-{rank}.pt")
-        dist.barrier()  # rank 0 hosts the store (see tests/train/test_distributed.py)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    train_on_rank(rank, 2, port, partial(_context, Path(city), Path(run_dir)), fit, Path(run_dir))
 
 
 def test_two_gloo_processes_train_together(tmp_path: Path) -> None:

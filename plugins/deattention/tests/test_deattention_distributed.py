@@ -10,15 +10,15 @@ writes checkpoints. About 10 s.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from vpr_bench import resolve, resolve_experiment
-from vpr_bench.testing import free_port, isolated_manager, prepare_synthcity, set_rank_env
+from vpr_bench.testing import free_port, isolated_manager, prepare_synthcity, train_on_rank
 from vpr_bench.train import TrainContext, load_training_data
 from vpr_bench.weights import safe_load
 from vpr_bench_deattention.trainer import fit
@@ -54,17 +54,7 @@ def _context(city: Path, run_dir: Path) -> TrainContext:
 
 
 def _worker(rank: int, city: str, run_dir: str, port: int) -> None:
-    set_rank_env(rank, 2, port)
-    torch.set_num_threads(1)
-    try:
-        context = _context(Path(city), Path(run_dir))
-        outcome = fit(context)
-        torch.save(outcome.history, Path(run_dir) / f"history-{rank}.pt")
-        torch.save(context.model.state_dict(), Path(run_dir) / f"model-{rank}.pt")
-        dist.barrier()  # rank 0 hosts the store: it leaves last
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    train_on_rank(rank, 2, port, partial(_context, Path(city), Path(run_dir)), fit, Path(run_dir))
 
 
 def test_two_gloo_processes_train_together(tmp_path: Path) -> None:
