@@ -66,10 +66,11 @@ QUICK_PROFILE: dict[str, Any] = {
     # and fog images meet the day database at its scale. Measured on synthcity-small v2
     # (seed 43, 2 CPU cores, 2026-11-30), test R@1 untrained -> trained: BatchNorm stem 35.0 ->
     # 43.3 (+8.3); InstanceNorm stem 50.7 -> 67.8 (+17.1; dusk +23, rain +57, fog +11), and
-    # val 66.7 / 73.3 after epochs 1 / 2. Night gains little either way (+9 / +6): night
-    # descriptors crowd onto a few database "hubs" (one database image was the top-1 of 22 of
-    # the 100 night test queries) that neither a 10x larger negative pool nor same-heading
-    # positives moved in two epochs (prototype runs, README deviation notes).
+    # val 66.7 / 73.3 after epochs 1 / 2. v2's night gained little either way (+9 / +6): night
+    # descriptors crowded onto a few database "hubs" (one database image was the top-1 of 22
+    # of the 100 night test queries) that neither a 10x larger negative pool nor same-heading
+    # positives moved. On synthcity v3 (street-lit night) the same profile gives test 50.0 ->
+    # 70.3 (night 10 -> 38, dusk 53 -> 74), val 71.3 / 76.3 after epochs 1 / 2.
     "model.tiny_stem_norm": "instance",
     "model.num_clusters": 16,
     "model.train_layers": "full",

@@ -155,7 +155,7 @@ def _protocol(split: str) -> EvalProtocol:
 
 SYNTHCITY = DatasetSpec(
     name="synthcity",
-    version=2,  # == writer.GENERATOR_VERSION: the generated images are the data (a test checks)
+    version=3,  # == writer.GENERATOR_VERSION: the generated images are the data (a test checks)
     splits=SPLITS,
     load="vpr_bench.data.synthcity.spec:load_split",
     load_pairs="vpr_bench.data.synthcity.spec:load_pairs",
