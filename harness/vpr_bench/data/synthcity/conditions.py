@@ -23,8 +23,8 @@ daylight colour, sigma 0.018. Measured with the quick NetVLAD (seed 43, 2 CPU co
 2026-11-30), night R@1 untrained -> trained: val 20 -> 44 and test 10 -> 38. Two darker
 variants were measured first: ambient 0.25-0.35 with sigma 0.02 gave test 9 -> 18 (val 18 ->
 18 in a prototype of the recipe); ambient 0.18-0.26 with a quarter of the windows lit gave val
-8 -> 16, test 5 -> 6 (prototype). Day, dusk, fog, rain and season render exactly as in version 2; every image's
-random draws are unchanged, only night's colours differ.
+8 -> 16, test 5 -> 6 (prototype). Day, dusk, fog, rain and season render exactly as in
+version 2; every image's random draws are unchanged, only night's colours differ.
 """
 
 from __future__ import annotations
