@@ -87,8 +87,9 @@ QUICK_PROFILE: dict[str, Any] = {
     # SGD 1e-2 val 38.0 after 2 epochs, against 44.3 for SGD 1e-3; a stem of stride 2 and
     # width 32 (receptive field 31 px instead of 17) val 35.3; with the InstanceNorm stem,
     # neg_num 3 for 3 epochs (the same image passes) val 70.0 and neg_pool 1000 val 68.3,
-    # against 73.3. OpenIBL's colour jitter stopped the BatchNorm trunk from learning at all
-    # (v1 city: loss stayed at the margin, test R@1 29.3 -> 21.5), so this profile has none.
+    # against 73.3; on a darker v3 candidate night (ambient 0.25-0.35) SGD 2e-3 val 73.3
+    # against 77.3 for 1e-3. OpenIBL's colour jitter stopped the BatchNorm trunk from learning
+    # at all (v1 city: loss stayed at the margin, test R@1 29.3 -> 21.5), so it has none.
     "trainer.epochs": 2,
     "trainer.tuples_per_step": 4,
     "trainer.lr": 1e-3,
