@@ -32,6 +32,9 @@ class ImageTensors:
             image of a batch must have the same size).
         cache: Keep decoded images (uint8) in memory.
         workers: Threads decoding a batch (0: the calling thread).
+        domains: Each image's domain label (its ``domain``, else its ``condition``; see
+            :func:`vpr_bench.eval.domains.image_domains`), for models with one encoder per
+            domain; None or a None label means the model's reference domain.
     """
 
     def __init__(
@@ -41,7 +44,11 @@ class ImageTensors:
         size: tuple[int, int] | None,
         cache: bool = False,
         workers: int = 0,
+        domains: Sequence[str | None] | None = None,
     ) -> None:
+        if domains is not None and len(domains) != len(paths):
+            raise ValueError(f"{len(domains)} domain labels for {len(paths)} images")
+        self.domains: tuple[str | None, ...] | None = None if domains is None else tuple(domains)
         self.paths = [Path(p) for p in paths]
         self.size = size
         self.cache = cache
@@ -128,18 +135,42 @@ def training_descriptors(
     Unlike :func:`vpr_bench.eval.extract.extract_descriptors` (files in, float32 numpy out,
     cached, re-normalised), this reads the trainer's in-memory :class:`ImageTensors` and keeps
     the float32 ``[n, D]`` result on ``device``, where the miner ranks it. It runs in eval mode
-    and restores the model's training mode afterwards.
+    and restores the model's training mode afterwards. A model that declares domains (DISAM)
+    gets each image's label from ``images.domains``, one pass per domain as in evaluation.
+
+    Raises:
+        UsageError: An image's domain label is not one of the model's domains.
     """
+    from vpr_bench.eval.domains import check_domains, domain_runs, model_domains
+
+    known = model_domains(model)
+    order = list(indices)
+    runs: list[tuple[str | None, list[int]]] = [(None, order)]
+    positions: list[int] = []  # the place of each output row in ``order``
+    if known:
+        labels = [None if images.domains is None else images.domains[i] for i in order]
+        check_domains(model, labels)
+        runs = []
+        for domain, rows in domain_runs(labels, known[0]):
+            runs.append((domain, [order[j] for j in rows.tolist()]))
+            positions.extend(rows.tolist())
     was_training = model.training
     model.eval()
+    parts: list[torch.Tensor] = []
     try:
-        parts = [
-            model(images.batch(indices[i : i + batch_size]).to(device)).float()
-            for i in range(0, len(indices), batch_size)
-        ]
+        for label, run in runs:
+            for i in range(0, len(run), batch_size):
+                batch = images.batch(run[i : i + batch_size]).to(device)
+                out = model(batch) if label is None else model(batch, domain=label)
+                parts.append(out.float())
     finally:
         model.train(was_training)
     if not parts:
         dim = int(getattr(model, "descriptor_dim", 0))
         return torch.empty(0, dim, device=device)
-    return torch.cat(parts)
+    desc = torch.cat(parts)
+    if len(runs) == 1:
+        return desc
+    restored = torch.empty_like(desc)
+    restored[torch.as_tensor(positions, device=desc.device)] = desc
+    return restored

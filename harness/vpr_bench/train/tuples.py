@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from vpr_bench.data.geo import utm_array
+from vpr_bench.eval.domains import image_domains
 from vpr_bench.ranges import bounded
 from vpr_bench.train.context import TrainContext, TrainOutcome
 from vpr_bench.train.distributed import gather_sharded, unwrap
@@ -67,10 +68,14 @@ class TupleParadigm:
             utm_array(split.database), utm_array(split.queries), cfg.pos_radius_m, cfg.neg_radius_m
         )
         self.n_q = len(self.gt.query_ids)
-        paths = [split.queries[int(i)].path for i in self.gt.query_ids]
-        paths += [r.path for r in split.database]
+        records = [split.queries[int(i)] for i in self.gt.query_ids] + list(split.database)
         self.images = ImageTensors(
-            paths, ctx.preprocess, engine.size, cache=cfg.cache_images, workers=cfg.num_workers
+            [r.path for r in records],
+            ctx.preprocess,
+            engine.size,
+            cache=cfg.cache_images,
+            workers=cfg.num_workers,
+            domains=image_domains(records),
         )
         self.miner = TupleMiner(
             self.gt, neg_num=cfg.neg_num, neg_pool=cfg.neg_pool, device=engine.device

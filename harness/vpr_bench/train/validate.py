@@ -77,12 +77,17 @@ def validate(
 ) -> dict[str, float]:
     """R@N (the protocol's N) of ``model`` on ``split``, images resized to ``size``."""
     from vpr_bench.data.geo import split_positives
+    from vpr_bench.eval.domains import image_domains
 
     check_val_split(split)
     assert split.protocol is not None
     positives = split_positives(split)
-    queries = ImageTensors([r.path for r in split.queries], preprocess, size)
-    database = ImageTensors([r.path for r in split.database], preprocess, size)
+    queries = ImageTensors(
+        [r.path for r in split.queries], preprocess, size, domains=image_domains(split.queries)
+    )
+    database = ImageTensors(
+        [r.path for r in split.database], preprocess, size, domains=image_domains(split.database)
+    )
     q_desc = training_descriptors(
         model, queries, range(len(queries)), device=device, batch_size=batch_size
     )
