@@ -18,6 +18,8 @@ Every PReLU has a single parameter (torch's default, initial 0.25); normalisatio
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
@@ -152,7 +154,7 @@ def luminance(images: torch.Tensor) -> torch.Tensor:
 class _PredictionStack(nn.Sequential):
     """Stages whose outputs after the first each give their last channel as a prediction map."""
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:  # type: ignore[override]
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         predictions: list[torch.Tensor] = []
         stages = list(self)
         for i, stage in enumerate(stages):
@@ -213,7 +215,7 @@ class Discriminator(nn.Module):
 
     def blur(self, images: torch.Tensor) -> torch.Tensor:
         """Depthwise 5x5 Gaussian blur with zero padding 2 (``disam_model.py:61``)."""
-        weight = self.blur_weight.to(images.dtype)
+        weight = cast(torch.Tensor, self.blur_weight).to(images.dtype)
         return nn.functional.conv2d(images, weight, padding=2, groups=images.shape[1])
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:

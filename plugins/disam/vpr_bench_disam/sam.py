@@ -29,7 +29,8 @@ def sam_weight(query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     q_sum = q.sum(dim=2)
     r_sum = r.sum(dim=2)
     grad_sum = r_sum / (q_norm * r_norm) - dot * q_sum / (q_norm**3 * r_norm)
-    return grad_sum / channels
+    result: torch.Tensor = grad_sum / channels
+    return result
 
 
 def sam_map(query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

@@ -305,4 +305,4 @@ def retrieval_groups(split: GeoSplit) -> tuple[Sequence[str], Sequence[str]]:
             f"Split {split.name} has no retrieval groups; it must be read by the cmu-seasons or "
             "robotcar-seasons reader."
         )
-    return tuple(db), tuple(q)  # type: ignore[arg-type]
+    return tuple(db), tuple(q)
