@@ -10,6 +10,7 @@ from torch import nn
 
 from vpr_bench.data.split import GeoSplit
 from vpr_bench.errors import UsageError
+from vpr_bench.eval.domains import image_domains
 from vpr_bench.specs import Preprocess
 from vpr_bench.train.images import ImageTensors, training_descriptors
 
@@ -77,7 +78,6 @@ def validate(
 ) -> dict[str, float]:
     """R@N (the protocol's N) of ``model`` on ``split``, images resized to ``size``."""
     from vpr_bench.data.geo import split_positives
-    from vpr_bench.eval.domains import image_domains
 
     check_val_split(split)
     assert split.protocol is not None
